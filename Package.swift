@@ -1,0 +1,85 @@
+// swift-tools-version:6.0
+//
+// ILQL.swift: Implicit Language Q-Learning for GPT-2-architecture models on every core of a CPU.
+// Dependencies point one way: ILQLKernels ← ILQLModel ← ILQL → ILQLParallel, with the `ilql`
+// command line and the benchmarks on top.
+
+import PackageDescription
+
+/// Flags for every module that runs numeric loops.
+let numericSwiftSettings: [SwiftSetting] = [
+    // Lets clang treat `sqrtf`/`expf` and friends as pure builtins instead of calls that may set
+    // `errno`; without it LLVM keeps `sqrt` scalar on Linux and the loops around it unvectorised.
+    .unsafeFlags(["-Xcc", "-fno-math-errno"]),
+    // Kernels work through raw pointers; the exclusivity checks add a runtime call per access to
+    // class-stored state and buy nothing there.
+    .unsafeFlags(["-enforce-exclusivity=unchecked"]),
+]
+
+let package = Package(
+    name: "ILQL",
+    platforms: [.macOS(.v13)],
+    products: [
+        // MARK: - Public API
+        .library(name: "ILQL", targets: ["ILQL"]),
+        .executable(name: "ilql", targets: ["ilql"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // MARK: - System libraries (found through pkg-config)
+        .systemLibrary(
+            name: "CBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev", "pkgconf"])]),
+        .systemLibrary(
+            name: "CHwloc", pkgConfig: "hwloc",
+            providers: [.apt(["libhwloc-dev", "pkgconf"])]),
+
+        // MARK: - Implementation modules
+        /// Math on flat Float buffers: forward/backward pairs, sgemm wrappers, AdamW, Polyak.
+        /// Never starts threads.
+        .target(
+            name: "ILQLKernels", dependencies: ["CBLAS"],
+            swiftSettings: numericSwiftSettings),
+        /// GPT-2 trunk: parameter table, forward, backward, KV cache, safetensors I/O.
+        .target(
+            name: "ILQLModel", dependencies: ["ILQLKernels"],
+            swiftSettings: numericSwiftSettings),
+        /// hwloc topology, pinned worker threads; runs closures over flat buffers, knows no model.
+        .target(
+            name: "ILQLParallel", dependencies: ["CHwloc"],
+            swiftSettings: numericSwiftSettings),
+
+        // MARK: - Public API
+        /// The library users import.
+        .target(
+            name: "ILQL", dependencies: ["ILQLModel", "ILQLParallel", "ILQLKernels"],
+            swiftSettings: numericSwiftSettings),
+        /// The command-line tool: thin, every command is a library call.
+        .executableTarget(
+            name: "ilql",
+            dependencies: ["ILQL", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+
+        // MARK: - Benchmarks (kept out of the library's dependency graph)
+        .executableTarget(
+            name: "ModelBenchmark", dependencies: ["ILQLModel", "ILQLKernels", "CBLAS"],
+            path: "Benchmarks/ModelBenchmark",
+            swiftSettings: numericSwiftSettings),
+
+        // MARK: - Unit test bundles
+        /// Naive double-precision references, finite differences and fixture loading shared by the tests.
+        .target(
+            name: "TestSupport", dependencies: ["ILQLModel", "ILQLKernels"],
+            path: "Tests/TestSupport"),
+        .testTarget(
+            name: "ILQLKernelsTests", dependencies: ["ILQLKernels", "TestSupport"]),
+        .testTarget(
+            name: "ILQLModelTests", dependencies: ["ILQLModel", "ILQLKernels", "TestSupport"],
+            // Fixtures are read from the source tree (see TestSupport.fixtureURL), not bundled.
+            exclude: ["Fixtures"]),
+        .testTarget(
+            name: "ILQLParallelTests", dependencies: ["ILQLParallel"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,2 @@
+// hwloc's topology and binding API, found through pkg-config.
+#include <hwloc.h>
