@@ -1,0 +1,126 @@
+/// Causal multi-head self-attention on GPT-2's fused `qkv` projection.
+///
+/// Layout: `qkv` is (batch, length, 3·features) holding `[q | k | v]` per position; head h of q
+/// occupies columns `h·headSize ..< (h+1)·headSize` of the q block. Each (sequence, head) pair is
+/// three sgemm calls with strided operands, so no transposed copies are made.
+public enum Attention {
+    /// out is (batch, length, features); probabilities is (batch, heads, length, length) and keeps
+    /// the softmax for the backward pass (entries above the diagonal are 0).
+    public static func forward(
+        out: UnsafeMutablePointer<Float>, probabilities: UnsafeMutablePointer<Float>,
+        qkv: UnsafePointer<Float>, batch: Int, length: Int, features: Int, heads: Int
+    ) {
+        let headSize = features / heads
+        let stride = 3 * features
+        let scale = 1 / Float(headSize).squareRoot()
+        for b in 0..<batch {
+            let sequence = qkv + b * length * stride
+            for h in 0..<heads {
+                let q = sequence + h * headSize
+                let k = q + features
+                let v = q + 2 * features
+                let p = probabilities + (b * heads + h) * length * length
+                // scores = q kᵀ / √headSize (the upper triangle is computed and then discarded:
+                // for short sequences one sgemm beats many small ones).
+                Gemm.fast(.none, .transposed, m: length, n: length, k: headSize, alpha: scale,
+                          a: q, lda: stride, b: k, ldb: stride, beta: 0, c: p, ldc: length)
+                for i in 0..<length { causalSoftmax(row: p + i * length, visible: i + 1, length: length) }
+                Gemm.fast(.none, .none, m: length, n: headSize, k: length,
+                          a: p, lda: length, b: v, ldb: stride,
+                          beta: 0, c: out + b * length * features + h * headSize, ldc: features)
+            }
+        }
+    }
+
+    /// Accumulates `dQkv` from `dOut`. `scratch` holds length·length floats.
+    ///
+    /// With P the probabilities and dP = dOut·vᵀ: dv += Pᵀ·dOut; the softmax backward gives
+    /// dS = P ∘ (dP − rowsum(P ∘ dP)); then dq += dS·k/√d and dk += dSᵀ·q/√d.
+    public static func backward(
+        dQkv: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+        dOut: UnsafePointer<Float>, qkv: UnsafePointer<Float>, probabilities: UnsafePointer<Float>,
+        batch: Int, length: Int, features: Int, heads: Int
+    ) {
+        let headSize = features / heads
+        let stride = 3 * features
+        let scale = 1 / Float(headSize).squareRoot()
+        for b in 0..<batch {
+            let sequence = qkv + b * length * stride
+            let dSequence = dQkv + b * length * stride
+            for h in 0..<heads {
+                let q = sequence + h * headSize, k = q + features, v = q + 2 * features
+                let dq = dSequence + h * headSize, dk = dq + features, dv = dq + 2 * features
+                let p = probabilities + (b * heads + h) * length * length
+                let d = dOut + b * length * features + h * headSize
+                Gemm.fast(.none, .transposed, m: length, n: length, k: headSize,
+                          a: d, lda: features, b: v, ldb: stride, beta: 0, c: scratch, ldc: length)
+                Gemm.fast(.transposed, .none, m: length, n: headSize, k: length,
+                          a: p, lda: length, b: d, ldb: features, beta: 1, c: dv, ldc: stride)
+                for i in 0..<length {
+                    softmaxBackward(row: scratch + i * length, probabilities: p + i * length, visible: i + 1, length: length)
+                }
+                Gemm.fast(.none, .none, m: length, n: headSize, k: length, alpha: scale,
+                          a: scratch, lda: length, b: k, ldb: stride, beta: 1, c: dq, ldc: stride)
+                Gemm.fast(.transposed, .none, m: length, n: headSize, k: length, alpha: scale,
+                          a: scratch, lda: length, b: q, ldb: stride, beta: 1, c: dk, ldc: stride)
+            }
+        }
+    }
+
+    /// One new position per sequence attending over a key/value cache (decoding).
+    ///
+    /// out and query are (features) for one sequence; keys and values are (≥ visible, features),
+    /// the cached rows of that sequence including the new one; `scores` holds `visible` floats.
+    public static func forwardCached(
+        out: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>,
+        query: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+        visible: Int, features: Int, heads: Int
+    ) {
+        let headSize = features / heads
+        let scale = 1 / Float(headSize).squareRoot()
+        for h in 0..<heads {
+            let q = query + h * headSize
+            for j in 0..<visible {
+                let k = keys + j * features + h * headSize
+                var dot: Float = 0
+                for c in 0..<headSize { dot += q[c] * k[c] }
+                scores[j] = dot * scale
+            }
+            causalSoftmax(row: scores, visible: visible, length: visible)
+            let o = out + h * headSize
+            for c in 0..<headSize { o[c] = 0 }
+            for j in 0..<visible {
+                let v = values + j * features + h * headSize
+                let weight = scores[j]
+                for c in 0..<headSize { o[c] += weight * v[c] }
+            }
+        }
+    }
+
+    /// Softmax over the first `visible` entries of a row; the rest become 0 (the causal mask).
+    @inline(__always)
+    static func causalSoftmax(row: UnsafeMutablePointer<Float>, visible: Int, length: Int) {
+        var maximum = -Float.infinity
+        for j in 0..<visible { maximum = Swift.max(maximum, row[j]) }
+        var sum: Float = 0
+        for j in 0..<visible {
+            let e = FastMath.exp(row[j] - maximum)
+            row[j] = e
+            sum += e
+        }
+        let inverse = 1 / sum
+        for j in 0..<visible { row[j] *= inverse }
+        for j in visible..<length { row[j] = 0 }
+    }
+
+    /// In place: `gradient[j] = P[j] · (gradient[j] − Σ_i P[i]·gradient[i])`; masked entries → 0.
+    @inline(__always)
+    static func softmaxBackward(
+        row gradient: UnsafeMutablePointer<Float>, probabilities: UnsafePointer<Float>, visible: Int, length: Int
+    ) {
+        var dot: Float = 0
+        for j in 0..<visible { dot += probabilities[j] * gradient[j] }
+        for j in 0..<visible { gradient[j] = probabilities[j] * (gradient[j] - dot) }
+        for j in visible..<length { gradient[j] = 0 }
+    }
+}

@@ -1,0 +1,50 @@
+/// Branch-free approximations of `exp` that LLVM can vectorise.
+///
+/// glibc's scalar `expf` costs about 1.4 ns and `tanhf` about 8 ns per element here, and calls
+/// into libm keep a loop scalar. These inline versions use only arithmetic, comparisons that
+/// become selects, and integer bit tricks, so loops over them vectorise. Their accuracy against
+/// libm is tested in `FastMathTests`.
+public enum FastMath {
+    /// Below this, `exp` underflows to (nearly) zero in Float; results are flushed to exactly 0.
+    @usableFromInline static let expLowerLimit: Float = -87.0
+    /// Above this, the result would need exponent 128; clamping keeps `2^k` a normal Float.
+    @usableFromInline static let expUpperLimit: Float = 88.0
+
+    /// `e^x` with a relative error of a few units in the last place for x in [-87, 88].
+    ///
+    /// Inputs below -87 return 0, inputs above 88 return e^88 (about 1.65e38, the largest value
+    /// reached without overflow); NaN propagates.
+    @inlinable @inline(__always)
+    public static func exp(_ x: Float) -> Float {
+        let clamped = Swift.min(Swift.max(x, expLowerLimit), expUpperLimit)
+        // Round x / ln 2 to the nearest integer k by adding 1.5 * 2^23: the integer lands in the
+        // low mantissa bits of `shifted`, which avoids a trapping Float -> Int conversion.
+        let shifted = clamped * 1.44269504088896341 + 12582912.0
+        let k = shifted - 12582912.0
+        // r = x - k ln 2 in two steps (Cody-Waite) so that r keeps full precision.
+        var r = clamped - k * 0.693359375
+        r = r - k * -2.12194440e-4
+        // e^r on |r| <= ln(2)/2 by a degree-7 polynomial (Taylor coefficients, truncation error
+        // below 3e-8 relative on this interval).
+        var p: Float = 1.0 / 5040.0
+        p = p * r + 1.0 / 720.0
+        p = p * r + 1.0 / 120.0
+        p = p * r + 1.0 / 24.0
+        p = p * r + 1.0 / 6.0
+        p = p * r + 0.5
+        p = p * r + 1.0
+        p = p * r + 1.0
+        // 2^k from the integer in the low bits of `shifted` (bit pattern 0x4B40_0000 + k).
+        let kBits = shifted.bitPattern &- 0x4B40_0000
+        let scale = Float(bitPattern: (kBits &+ 127) &<< 23)
+        let result = p * scale
+        return x < expLowerLimit ? 0 : result
+    }
+
+    /// The logistic function `1 / (1 + e^-x)`, exact at the extremes (0 and 1) and free of the
+    /// cancellation that `0.5 * (1 + tanh(x / 2))` suffers near zero.
+    @inlinable @inline(__always)
+    public static func sigmoid(_ x: Float) -> Float {
+        1 / (1 + exp(-x))
+    }
+}
