@@ -1,1 +1,148 @@
-print("bench")
+// Single-thread forward+backward benchmark of the GPT-2 trunk, against the sgemm peak measured
+// in the same run. Usage: swift run -c release ModelBenchmark [--config small] [--iterations 5]
+//                          [--json results.json]
+import Foundation
+import ILQLKernels
+import ILQLModel
+
+/// The benchmark shapes of DESIGN.md §6.
+struct BenchmarkShape {
+    let name: String
+    let config: GPT2Config
+    let batch: Int
+    let length: Int
+
+    static let all: [BenchmarkShape] = [
+        BenchmarkShape(name: "randomwalks",
+                       config: GPT2Config(layerCount: 6, headCount: 12, width: 144, maxPositions: 1024, vocabularySize: 23),
+                       batch: 100, length: 11),
+        BenchmarkShape(name: "small",
+                       config: GPT2Config(layerCount: 6, headCount: 6, width: 384, maxPositions: 1024, vocabularySize: 4096),
+                       batch: 8, length: 128),
+        BenchmarkShape(name: "gpt2-124M",
+                       config: GPT2Config(layerCount: 12, headCount: 12, width: 768, maxPositions: 1024, vocabularySize: 50257),
+                       batch: 4, length: 64),
+    ]
+}
+
+func seconds(_ body: () -> Void) -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
+/// Best-of-N rate of a square sgemm large enough to reach the kernel's steady state: the peak
+/// the model's FLOP/s is compared against.
+func measureSgemmPeak(size n: Int = 1024, repeats: Int = 7) -> Double {
+    let a = FloatBuffer(count: n * n), b = FloatBuffer(count: n * n), c = FloatBuffer(count: n * n)
+    for i in 0..<(n * n) { a.pointer[i] = Float(i % 7) * 0.1; b.pointer[i] = Float(i % 5) * 0.1 }
+    var best = Double.infinity
+    for _ in 0..<repeats {
+        best = min(best, seconds {
+            Gemm.fast(.none, .none, m: n, n: n, k: n, a: a.pointer, lda: n, b: b.pointer, ldb: n, beta: 0, c: c.pointer, ldc: n)
+        })
+    }
+    return 2 * Double(n * n * n) / best
+}
+
+// MARK: - Arguments
+
+var shapeName = "small", iterations = 5, jsonPath: String?
+var arguments = CommandLine.arguments.dropFirst().makeIterator()
+while let argument = arguments.next() {
+    switch argument {
+    case "--config": shapeName = arguments.next() ?? shapeName
+    case "--iterations": iterations = Int(arguments.next() ?? "") ?? iterations
+    case "--json": jsonPath = arguments.next()
+    case "--help", "-h":
+        print("usage: ModelBenchmark [--config \(BenchmarkShape.all.map(\.name).joined(separator: "|"))] [--iterations N] [--json FILE]")
+        exit(0)
+    default:
+        FileHandle.standardError.write(Data("ModelBenchmark: unknown argument \(argument) (try --help)\n".utf8))
+        exit(2)
+    }
+}
+guard let shape = BenchmarkShape.all.first(where: { $0.name == shapeName }), iterations >= 1 else {
+    FileHandle.standardError.write(Data("ModelBenchmark: unknown config \(shapeName); choose one of \(BenchmarkShape.all.map(\.name))\n".utf8))
+    exit(2)
+}
+
+// MARK: - Run
+
+BLAS.useSingleThread()
+let config = shape.config, batch = shape.batch, length = shape.length, rows = batch * length
+let table = GPT2Layout.table(for: config)
+let parameters = FloatBuffer(count: table.totalCount), gradients = FloatBuffer(count: table.totalCount)
+var generator = SeededGenerator(seed: 1)
+table.initialize(parameters.pointer, generator: &generator)
+let model = GPT2(config: config)
+let weights = GPT2Tensors(base: parameters.pointer, table: table, config: config)
+let gradientViews = GPT2Tensors(base: gradients.pointer, table: table, config: config)
+let activations = GPT2Activations(config: config, maxBatch: batch, maxLength: length)
+let tokens = (0..<rows).map { _ in Int32(generator.next() % UInt64(config.vocabularySize)) }
+let targets = (0..<rows).map { _ in Int32(generator.next() % UInt64(config.vocabularySize)) }
+let dLosses = [Float](repeating: 1 / Float(rows), count: rows)
+let losses = FloatBuffer(count: rows), logSumExp = FloatBuffer(count: rows)
+let dLogits = FloatBuffer(count: rows * config.vocabularySize)
+
+print("ModelBenchmark: \(shape.name) (\(config.layerCount) layers, width \(config.width), \(config.headCount) heads, vocab \(config.vocabularySize), B=\(batch), T=\(length)), one thread, OpenBLAS core \(BLAS.coreName)")
+let peak = measureSgemmPeak()
+
+var forwardTimes: [Double] = [], backwardTimes: [Double] = []
+for iteration in 0...iterations {
+    let forwardTime = seconds {
+        model.forward(parameters: weights, activations: activations, tokens: tokens, batch: batch, length: length)
+        SoftmaxCrossEntropy.forward(losses: losses.pointer, logSumExp: logSumExp.pointer, logits: activations.logits,
+                                    targets: targets, rows: rows, classes: config.vocabularySize)
+    }
+    let backwardTime = seconds {
+        gradients.zero()
+        dLogits.zero()
+        SoftmaxCrossEntropy.backward(dLogits: dLogits.pointer, dLosses: dLosses, logits: activations.logits,
+                                     logSumExp: logSumExp.pointer, targets: targets, rows: rows, classes: config.vocabularySize)
+        model.backward(parameters: weights, gradients: gradientViews, activations: activations, tokens: tokens,
+                       batch: batch, length: length, dLogits: dLogits.pointer, dHidden: nil)
+    }
+    if iteration > 0 {  // iteration 0 warms caches and page-faults the buffers in
+        forwardTimes.append(forwardTime)
+        backwardTimes.append(backwardTime)
+    }
+}
+let loss = (0..<rows).reduce(0.0) { $0 + Double(losses.pointer[$1]) } / Double(rows)
+let stepTimes = zip(forwardTimes, backwardTimes).map { $0 + $1 }
+let flops = 3 * model.forwardFLOPs(batch: batch, length: length)
+let stepTime = median(stepTimes)
+let achieved = flops / stepTime
+
+let rowsOut: [(String, String)] = [
+    ("OpenBLAS core", BLAS.coreName),
+    ("sgemm peak (1 thread, 1024³)", String(format: "%.1f GFLOP/s", peak / 1e9)),
+    ("forward (median)", String(format: "%.1f ms", median(forwardTimes) * 1e3)),
+    ("backward (median)", String(format: "%.1f ms", median(backwardTimes) * 1e3)),
+    ("forward+backward (median of \(iterations))", String(format: "%.1f ms", stepTime * 1e3)),
+    ("model FLOPs per step", String(format: "%.2f GFLOP", flops / 1e9)),
+    ("achieved", String(format: "%.1f GFLOP/s", achieved / 1e9)),
+    ("share of sgemm peak", String(format: "%.1f%%", 100 * achieved / peak)),
+    ("tokens/s", String(format: "%.0f", Double(rows) / stepTime)),
+    ("loss (sanity, ≈ ln V)", String(format: "%.3f", loss)),
+]
+print("| \(shape.name) | |\n|---|---|")
+for (key, value) in rowsOut { print("| \(key) | \(value) |") }
+
+if let jsonPath {
+    let json: [String: Any] = [
+        "config": shape.name, "openblas_core": BLAS.coreName, "threads": 1,
+        "sgemm_peak_flops": peak, "forward_seconds_median": median(forwardTimes),
+        "backward_seconds_median": median(backwardTimes), "step_seconds_median": stepTime,
+        "step_seconds": stepTimes, "model_flops_per_step": flops, "achieved_flops": achieved,
+        "share_of_peak": achieved / peak, "tokens_per_second": Double(rows) / stepTime,
+    ]
+    let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
+    try data.write(to: URL(fileURLWithPath: jsonPath))
+    print("wrote \(jsonPath)")
+}
