@@ -80,6 +80,9 @@ let package = Package(
             exclude: ["Fixtures"]),
         .testTarget(
             name: "ILQLParallelTests", dependencies: ["ILQLParallel"]),
+        .testTarget(
+            name: "ILQLTests", dependencies: ["ILQL", "TestSupport"],
+            exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,28 +1,5 @@
 import ILQLKernels
 
-/// Carves aligned views out of one allocation. The same carving code runs twice: once without
-/// storage to count the floats needed, once over the real buffer, so sizes and views cannot
-/// disagree.
-struct ArenaCarver {
-    private let base: UnsafeMutablePointer<Float>?
-    private(set) var count = 0
-    private static let alignment = ParameterTable.alignmentInFloats
-    // Stands in for the storage while counting; never dereferenced.
-    private static let countingBase = UnsafeMutablePointer<Float>(bitPattern: alignment * 4)!
-
-    /// A carver that only counts.
-    init() { base = nil }
-    /// A carver over real storage.
-    init(storage: UnsafeMutablePointer<Float>) { base = storage }
-
-    /// The next `size` floats, starting on a cache line.
-    mutating func take(_ size: Int) -> UnsafeMutablePointer<Float> {
-        let pointer = (base ?? Self.countingBase) + count
-        count += (size + Self.alignment - 1) / Self.alignment * Self.alignment
-        return pointer
-    }
-}
-
 /// The saved activations of one transformer block for a (batch, length) micro-batch.
 public struct GPT2BlockActivations {
     /// (B·T, C) LayerNorm 1 output, and its per-row mean and 1/std (B·T).

@@ -112,6 +112,8 @@ public enum GPT2Checkpoint {
             "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0,
             "initializer_range": 0.02,
             "tie_word_embeddings": true,
+            // GPT-2 keeps its end-of-text token last; tokenizers pass their own ids in `extra`.
+            "bos_token_id": config.vocabularySize - 1, "eos_token_id": config.vocabularySize - 1,
         ]
         for (key, value) in extra { json[key] = value }
         return json

@@ -1,1 +1,74 @@
-print("ilql")
+import ArgumentParser
+import Foundation
+import ILQL
+
+/// The `ilql` command line: thin, every command is a library call.
+struct ILQLCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ilql",
+        abstract: "Implicit Language Q-Learning for GPT-2-architecture models on every core of a CPU.",
+        subcommands: [Info.self, Init.self])
+}
+
+/// `ilql info`: what the trainer will run on.
+struct Info: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the cores hwloc sees and the OpenBLAS kernel in use.")
+
+    func run() throws {
+        let topology = try Topology.shared
+        print("cores: \(topology.coreCount) (processing units: \(topology.processingUnitCount))")
+        for core in topology.cores { print("  core \(core.index): PUs \(core.osIndices)") }
+        print("default workers: \(Topology.defaultWorkerCount())")
+        print("OpenBLAS core: \(BLAS.coreName)")
+        if let reason = topology.bindingUnavailableReason { print("thread binding: unavailable (\(reason))") }
+    }
+}
+
+/// `ilql init`: a freshly initialised GPT-2 checkpoint in Hugging Face format.
+struct Init: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a freshly initialised GPT-2 checkpoint (model.safetensors + config.json).",
+        discussion: """
+            The directory loads with transformers' GPT2LMHeadModel.from_pretrained. With --probe, \
+            probe.safetensors records seeded tokens and the logits computed here; \
+            tools/reference/check_checkpoint.py DIR compares them with transformers.
+            """)
+
+    @Option(help: "Directory to write (created if needed).")
+    var out: String
+    @Option(name: .customLong("n-layer"), help: "Number of transformer blocks.")
+    var layerCount = 2
+    @Option(name: .customLong("n-head"), help: "Number of attention heads (must divide --n-embd).")
+    var headCount = 4
+    @Option(name: .customLong("n-embd"), help: "Width of the residual stream.")
+    var width = 32
+    @Option(name: .customLong("n-positions"), help: "Longest sequence the model accepts.")
+    var maxPositions = 64
+    @Option(name: .customLong("vocab-size"), help: "Number of token ids.")
+    var vocabularySize = 50
+    @Option(help: "Seed of the initialisation.")
+    var seed: UInt64 = 1
+    @Option(help: "Also write probe.safetensors with logits for a seeded batch, given as BATCHxLENGTH (e.g. 2x8).")
+    var probe: String?
+
+    func run() throws {
+        let config = GPT2Config(layerCount: layerCount, headCount: headCount, width: width,
+                                maxPositions: maxPositions, vocabularySize: vocabularySize)
+        var probeShape: (batch: Int, length: Int)?
+        if let probe {
+            let parts = probe.split(separator: "x").compactMap { Int($0) }
+            guard parts.count == 2 else {
+                throw ValidationError("--probe expects BATCHxLENGTH, for example 2x8 (got \"\(probe)\")")
+            }
+            probeShape = (parts[0], parts[1])
+        }
+        // Library errors describe themselves (key, file, what to change); ArgumentParser prints
+        // them as "Error: …" and exits non-zero.
+        let table = try ModelCheckpointTools.createInitialCheckpoint(
+            config: config, seed: seed, directory: URL(fileURLWithPath: out), probe: probeShape)
+        print("wrote \(out): \(table.parameterCount) parameters\(probeShape == nil ? "" : " and \(ModelCheckpointTools.probeFileName)")")
+    }
+}
+
+ILQLCommand.main()

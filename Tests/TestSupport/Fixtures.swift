@@ -3,15 +3,14 @@ import Foundation
 /// Locates committed test fixtures in the source tree (they are not bundled as resources, so
 /// tests read the same files the reference scripts under `tools/reference/` write).
 public enum Fixtures {
-    /// `Tests/ILQLModelTests/Fixtures`, found relative to this source file.
-    public static let directory: URL = URL(fileURLWithPath: #filePath)
+    /// `Tests/`, found relative to this source file.
+    public static let testsDirectory: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent()          // TestSupport
         .deletingLastPathComponent()          // Tests
-        .appendingPathComponent("ILQLModelTests/Fixtures")
 
-    /// A file or directory inside the fixtures directory.
-    public static func url(_ relativePath: String) -> URL {
-        directory.appendingPathComponent(relativePath)
+    /// A file or directory inside a test target's `Fixtures` folder (by default ILQLModelTests').
+    public static func url(_ relativePath: String, target: String = "ILQLModelTests") -> URL {
+        testsDirectory.appendingPathComponent("\(target)/Fixtures").appendingPathComponent(relativePath)
     }
 }
 
