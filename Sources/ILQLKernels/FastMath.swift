@@ -12,8 +12,9 @@ public enum FastMath {
 
     /// `e^x` with a relative error of a few units in the last place for x in [-87, 88].
     ///
-    /// Inputs below -87 return 0, inputs above 88 return e^88 (about 1.65e38, the largest value
-    /// reached without overflow); NaN propagates.
+    /// Inputs below -87 return 0 (results under e^-87 ≈ 1.6e-38, the edge of Float's normal
+    /// range, are flushed to zero rather than computed as subnormals), inputs above 88 return
+    /// e^88 (about 1.65e38, the largest value reached without overflow); NaN propagates.
     @inlinable @inline(__always)
     public static func exp(_ x: Float) -> Float {
         let clamped = Swift.min(Swift.max(x, expLowerLimit), expUpperLimit)
@@ -43,8 +44,13 @@ public enum FastMath {
 
     /// The logistic function `1 / (1 + e^-x)`, exact at the extremes (0 and 1) and free of the
     /// cancellation that `0.5 * (1 + tanh(x / 2))` suffers near zero.
+    ///
+    /// With e = e^-|x|: `1/(1+e)` for x ≥ 0 and `e/(1+e)` for x < 0, so the far left flushes to
+    /// exactly 0 with `exp` instead of stopping at 1/(1 + e^88).
     @inlinable @inline(__always)
     public static func sigmoid(_ x: Float) -> Float {
-        1 / (1 + exp(-x))
+        let e = exp(-Swift.abs(x))
+        let s = 1 / (1 + e)
+        return x >= 0 ? s : e * s
     }
 }
