@@ -17,9 +17,9 @@ Writes, under Tests/ILQLTests/Fixtures/ilql/:
   model-one-q.safetensors    same trunk; v_head, q_heads.0 and target_q_heads.0 of the two-qs model
   batch.safetensors          the padded ILQL batch (+ the phrases and raw rewards it came from)
   case-<name>.safetensors    float64-computed loss terms, stats, forward outputs, loss-input
-                             gradients (dloss.*) and parameter gradients (grad.*) for one set of
-                             hyperparameters; case-default has every parameter gradient, the other
-                             cases those of parameters with fewer than 1024 elements (size budget)
+                             gradients (dloss.*) and every parameter gradient (grad.*) for one set
+                             of hyperparameters; the forward outputs (the same in every case) are
+                             written for case-default only
 
 Before writing anything it checks that
   - the batch builder reproduces the worked example table of ILQL.md §1, and
@@ -66,11 +66,6 @@ REWARD_EPS = 2.220446049250313e-16
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 OUT_DIR = os.path.join(REPO_ROOT, "Tests", "ILQLTests", "Fixtures", "ilql")
 
-# Parameters with at least this many elements get their gradient written only for the `default`
-# case (the 8 big block matrices and the heads' first Linear weights): writing every gradient for
-# every case would be ~1.1 MB. The other cases instead carry the loss's gradients with respect to
-# its inputs (dloss.*), which together with `default`'s full gradients pin down everything.
-LARGE_PARAM_NUMEL = 1024
 V_BIAS_SHIFT = 0.4
 
 
@@ -530,18 +525,17 @@ def main():
         heads = heads_two if hp.two_qs else heads_one
         stats, hidden, logits, grads, dloss = run_case(model, heads, batch, hp)
         tensors = {k: torch.tensor([v], dtype=torch.float32) for k, v in stats.items()}
-        tensors["hidden"] = f32(hidden)
-        tensors["logits"] = f32(logits)
+        if name == "default":  # the trunk's outputs do not depend on the case
+            tensors["hidden"] = f32(hidden)
+            tensors["logits"] = f32(logits)
         tensors.update({k: f32(v) for k, v in dloss.items()})
-        full = name == "default"
         for k, g in grads.items():
-            if full or g.numel() < LARGE_PARAM_NUMEL:
-                tensors[f"grad.{k}"] = f32(g)
+            tensors[f"grad.{k}"] = f32(g)
         path = os.path.join(OUT_DIR, f"case-{name}.safetensors")
         save(path, tensors, dict(
             tau=repr(hp.tau), gamma=repr(hp.gamma), cql_scale=repr(hp.cql_scale), awac_scale=repr(hp.awac_scale),
             beta=repr(hp.beta), two_qs=str(hp.two_qs).lower(), case=name,
-            grads="all" if full else f"parameters with fewer than {LARGE_PARAM_NUMEL} elements",
+            grads="all",
         ))
         written.append(path)
         summary.append((name, hp, stats))
