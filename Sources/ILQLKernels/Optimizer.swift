@@ -5,17 +5,19 @@ import Glibc
 /// AdamW with PyTorch's semantics (`torch.optim.AdamW`): decoupled weight decay applied to the
 /// parameter before the Adam update, bias-corrected moments, ε added after the square root.
 public enum AdamW {
-    /// Hyperparameters of one update.
+    /// Hyperparameters of one update, in double precision as PyTorch keeps them (Python floats):
+    /// derived factors such as `1 − β2` are formed in Double and only then rounded to Float, which
+    /// is what makes the updates agree with PyTorch's to the last bit or so.
     public struct Hyperparameters: Sendable, Equatable {
-        public var learningRate: Float
-        public var beta1: Float
-        public var beta2: Float
-        public var epsilon: Float
-        public var weightDecay: Float
+        public var learningRate: Double
+        public var beta1: Double
+        public var beta2: Double
+        public var epsilon: Double
+        public var weightDecay: Double
 
         /// - Parameters mirror `torch.optim.AdamW(lr, betas, eps, weight_decay)`.
-        public init(learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.999,
-                    epsilon: Float = 1e-8, weightDecay: Float = 0.01) {
+        public init(learningRate: Double, beta1: Double = 0.9, beta2: Double = 0.999,
+                    epsilon: Double = 1e-8, weightDecay: Double = 0.01) {
             self.learningRate = learningRate
             self.beta1 = beta1
             self.beta2 = beta2
@@ -27,7 +29,7 @@ public enum AdamW {
     /// Updates `count` parameters in place. `step` counts from 1 (the first update).
     ///
     /// The same operations in the same order as PyTorch's single-tensor implementation:
-    /// `p ← p·(1 − lr·λ)`, `m ← β1 m + (1−β1) g`, `v ← β2 v + (1−β2) g²`,
+    /// `p ← p·(1 − lr·λ)`, `m ← m + (1−β1)(g − m)` (its `lerp`), `v ← v·β2 + (1−β2)·g·g`,
     /// `p ← p − (lr / (1−β1ᵗ)) · m / (√v / √(1−β2ᵗ) + ε)`.
     /// Works on any contiguous range, so a chunked parallel loop can call it per chunk.
     public static func update(
@@ -37,22 +39,21 @@ public enum AdamW {
     ) {
         precondition(step >= 1, "AdamW steps count from 1")
         let t = Double(step)
-        // Bias corrections in Double: β2ᵗ for t in the millions loses digits in Float.
-        let correction1 = 1 - pow(Double(h.beta1), t)
-        let correction2Root = (1 - pow(Double(h.beta2), t)).squareRoot()
-        let stepSize = Float(Double(h.learningRate) / correction1)
-        let inverseCorrection2Root = Float(1 / correction2Root)
-        let decay = 1 - h.learningRate * h.weightDecay
-        let beta1 = h.beta1, beta2 = h.beta2, epsilon = h.epsilon
-        let oneMinusBeta1 = 1 - beta1, oneMinusBeta2 = 1 - beta2
+        let correction1 = 1 - pow(h.beta1, t)
+        let correction2Root = Float((1 - pow(h.beta2, t)).squareRoot())
+        let negativeStepSize = Float(-h.learningRate / correction1)
+        let decay = Float(1 - h.learningRate * h.weightDecay)
+        let beta2 = Float(h.beta2), epsilon = Float(h.epsilon)
+        let oneMinusBeta1 = Float(1 - h.beta1), oneMinusBeta2 = Float(1 - h.beta2)
         for i in 0..<count {
             let g = gradients[i]
-            let m = beta1 * firstMoment[i] + oneMinusBeta1 * g
-            let v = beta2 * secondMoment[i] + oneMinusBeta2 * g * g
+            let m = firstMoment[i] + oneMinusBeta1 * (g - firstMoment[i])
+            let v = secondMoment[i] * beta2 + oneMinusBeta2 * (g * g)
             firstMoment[i] = m
             secondMoment[i] = v
-            let denominator = v.squareRoot() * inverseCorrection2Root + epsilon
-            parameters[i] = parameters[i] * decay - stepSize * (m / denominator)
+            let decayed = parameters[i] * decay
+            // addcdiv's order: p + (value · m) / denominator.
+            parameters[i] = decayed + (negativeStepSize * m) / (v.squareRoot() / correction2Root + epsilon)
         }
     }
 

@@ -1,0 +1,274 @@
+import Dispatch
+import ILQLKernels
+import ILQLModel
+import ILQLParallel
+
+/// The data-parallel ILQL trainer: worker threads pinned with hwloc each compute the loss and
+/// gradient of their micro-batches; a Dispatch all-reduce sums the gradients in a fixed pairwise
+/// order; the coordinator (the thread calling `trainStep`) runs AdamW in the same pass over
+/// memory, then the Polyak sync of the target heads.
+public final class ILQLTrainer {
+    /// The run's settings.
+    public let config: TrainerConfig
+    /// The network being trained.
+    public let network: ILQLNetwork
+    /// The training data.
+    public let dataset: OfflineDataset
+    /// Every parameter, laid out by `network.table`: the weights the workers read.
+    public let parameters: FloatBuffer
+    /// AdamW's moments, same layout.
+    public let firstMoment: FloatBuffer, secondMoment: FloatBuffer
+    /// Optimizer steps done.
+    public private(set) var step = 0
+    /// Where the data order stands.
+    public private(set) var dataOrder: DataOrder
+    /// Worker threads.
+    public let workerCount: Int
+    /// Micro-batches per batch (fewer on a batch with fewer sequences).
+    public let microBatchCount: Int
+
+    private let pool: WorkerPool
+    private let workers: [WorkerState]
+    private let parameterViews: ILQLTensors
+    /// The optimizer's chunks: ranges inside one table row each, and that row.
+    private let chunks: [Range<Int>]
+    private let chunkRows: [Int]
+    /// Polyak's chunks: (target range, offset of the matching online elements).
+    private let targetChunks: [(target: Range<Int>, online: Int)]
+    private let chunkNorms: UnsafeMutablePointer<Double>
+
+    /// Floats per all-reduce chunk: 64 KiB, a multiple of a cache line, small enough to spread
+    /// over every core and large enough to amortise the dispatch.
+    static let chunkSize = 16_384
+
+    /// Prepares a run: validates the config, initialises the parameters (GPT-2's and PyTorch's
+    /// initialisation from `config.seed`) unless `initialParameters` are given, and starts the
+    /// workers, each allocating its buffers once.
+    public init(config: TrainerConfig, dataset: OfflineDataset, initialParameters: FloatBuffer? = nil) throws {
+        try config.validate()
+        self.config = config
+        self.dataset = dataset
+        let network = ILQLNetwork(gpt2: config.model, ilql: config.method)
+        self.network = network
+        let table = network.table
+        if let initialParameters {
+            precondition(initialParameters.count == table.totalCount, "initial parameters laid out by another table")
+            parameters = initialParameters
+        } else {
+            parameters = FloatBuffer(count: table.totalCount)
+            var generator = SeededGenerator(seed: config.seed)
+            table.initialize(parameters.pointer, generator: &generator)
+        }
+        firstMoment = FloatBuffer(count: table.totalCount)
+        secondMoment = FloatBuffer(count: table.totalCount)
+        parameterViews = network.tensors(parameters.pointer)
+        // The data order has its own stream so that changing the model does not reshuffle data.
+        dataOrder = DataOrder(sampleCount: dataset.count, seed: config.seed &+ 0x0DA7_A0D3)
+
+        let requestedWorkers = config.parallel.workers ?? Topology.defaultWorkerCount()
+        let microBatches = min(config.parallel.microBatches ?? requestedWorkers, config.batchSize)
+        microBatchCount = microBatches
+        workerCount = min(requestedWorkers, microBatches)
+        if workerCount < requestedWorkers {
+            BindingWarnings.warnOnce(BindingWarnings.Key("fewerMicroBatchesThanWorkers"),
+                "only \(microBatches) micro-batches per batch: using \(workerCount) of \(requestedWorkers) workers")
+        }
+
+        var chunks: [Range<Int>] = [], chunkRows: [Int] = []
+        var targetChunks: [(Range<Int>, Int)] = []
+        for (row, (spec, offset)) in zip(table.specs, table.offsets).enumerated() {
+            for piece in AllReduce.chunks(count: spec.count, size: Self.chunkSize) {
+                chunks.append((offset + piece.lowerBound)..<(offset + piece.upperBound))
+                chunkRows.append(row)
+                if case let .copy(of: source) = spec.initialization {
+                    targetChunks.append(((offset + piece.lowerBound)..<(offset + piece.upperBound),
+                                         table.offset(ofKey: source) + piece.lowerBound))
+                }
+            }
+        }
+        self.chunks = chunks
+        self.chunkRows = chunkRows
+        self.targetChunks = targetChunks
+        chunkNorms = UnsafeMutablePointer<Double>.allocate(capacity: chunks.count)
+        chunkNorms.initialize(repeating: 0, count: chunks.count)
+
+        let maxMicroBatch = (config.batchSize + microBatches - 1) / microBatches
+        let states = (0..<workerCount).map { _ in WorkerState(gradientCount: table.totalCount) }
+        workers = states
+        let seqLength = config.seqLength
+        pool = WorkerPool(workers: workerCount, pin: config.parallel.pin) { index in
+            // OpenBLAS stays on the calling thread: the parallelism comes from the workers.
+            BLAS.useSingleThread()
+            states[index].workspace = network.makeWorkspace(maxBatch: maxMicroBatch, maxLength: seqLength)
+        }
+    }
+
+    deinit {
+        pool.shutdown()
+        chunkNorms.deallocate()
+    }
+
+    /// Steps the configured run takes: `min(total_steps, epochs × batches per epoch)`.
+    public var totalSteps: Int {
+        min(config.totalSteps, config.epochs * dataOrder.batchesPerEpoch(batchSize: config.batchSize))
+    }
+
+    /// The logical core each worker last ran on (nil where the system does not say).
+    public var workerCores: [Int?] { pool.lastCores }
+
+    /// Called in each worker before its share of every step (tests inject delays with it).
+    public var beforeEachWorkerJob: ((Int) -> Void)? {
+        get { pool.beforeEachJob }
+        set { pool.beforeEachJob = newValue }
+    }
+
+    /// Trains until `steps` more steps are done or the run's `totalSteps` is reached, calling
+    /// `onStep` after each; returns the last step's report.
+    @discardableResult
+    public func train(steps: Int? = nil, onStep: (StepReport) -> Void = { _ in }) -> StepReport? {
+        let end = min(totalSteps, steps.map { step + $0 } ?? totalSteps)
+        var last: StepReport?
+        while step < end {
+            let report = trainStep()
+            onStep(report)
+            last = report
+        }
+        return last
+    }
+
+    /// One optimizer step on the next batch.
+    public func trainStep() -> StepReport {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let indices = dataOrder.nextBatch(size: config.batchSize)
+        let gradients = computeGradients(sampleIndices: indices)
+        let computed = DispatchTime.now().uptimeNanoseconds
+
+        let learningRate = config.scheduler.learningRate(base: config.optimizer.learningRate, step: step)
+        step += 1
+        reduceAndUpdate(gradients.buffers, learningRate: learningRate)
+        let reduced = DispatchTime.now().uptimeNanoseconds
+        let syncs = network.syncsTargets(afterStep: step)
+        if syncs { syncTargets() }
+        let end = DispatchTime.now().uptimeNanoseconds
+
+        let slowest = workers.prefix(gradients.buffers.count).map(\.computeSeconds).max() ?? 0
+        var statistics = gradients.output.statistics(config.method, normalizer: Double(gradients.normalizer))
+        statistics["learning_rate"] = learningRate
+        return StepReport(
+            step: step, epoch: dataOrder.epoch, learningRate: learningRate, statistics: statistics,
+            tokens: gradients.tokens, seconds: Double(end - start) / 1e9,
+            computeSeconds: Double(computed - start) / 1e9, reduceSeconds: Double(reduced - computed) / 1e9,
+            syncSeconds: Double(end - reduced) / 1e9,
+            idleSeconds: workers.map { max(0, slowest - $0.computeSeconds) }, syncedTargets: syncs)
+    }
+
+    /// The gradient of the batch made of `sampleIndices`, left in per-worker buffers (not yet
+    /// summed), with the batch's loss output, normaliser and token count.
+    func computeGradients(sampleIndices: [Int]) -> (buffers: [UnsafeMutablePointer<Float>], output: ILQLLossOutput, normalizer: Int, tokens: Int) {
+        let elements = sampleIndices.map { dataset.elements[$0] }
+        let plan = MicroBatchPlan(lengths: elements.map(\.inputIDs.count), microBatchCount: microBatchCount,
+                                  workers: workerCount)
+        let batches = plan.microBatches.map { positions in ILQLBatch(positions.map { elements[$0] }) }
+        // N of the whole batch: every loss term is divided by it, so the per-worker parts add up
+        // to the one-worker gradient (ILQL.md §8.1).
+        let normalizer = max(1, elements.reduce(0) { $0 + $1.actionCount })
+        let tokens = elements.reduce(0) { $0 + $1.inputIDs.count }
+        let outputs = UnsafeMutablePointer<ILQLLossOutput>.allocate(capacity: batches.count)
+        outputs.initialize(repeating: ILQLLossOutput(qHeadCount: config.method.qHeadCount), count: batches.count)
+        defer { outputs.deinitialize(count: batches.count); outputs.deallocate() }
+        let network = self.network, parameters = parameterViews, states = workers
+        pool.run { index in
+            let state = states[index]
+            guard index < plan.runs.count, let workspace = state.workspace else { return }
+            let started = DispatchTime.now().uptimeNanoseconds
+            state.stack.reset()
+            for j in plan.runs[index] {
+                let leaf = state.stack.leaf()
+                outputs[j] = network.accumulateGradients(
+                    parameters: parameters, gradients: state.views(of: leaf, network: network), batch: batches[j],
+                    normalizer: normalizer, workspace: workspace)
+                state.stack.push(leaf)
+            }
+            state.result = state.stack.result()
+            state.computeSeconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        }
+        // Statistics merged in micro-batch order, whatever the worker count.
+        var output = ILQLLossOutput(qHeadCount: config.method.qHeadCount)
+        for j in 0..<batches.count { output.merge(outputs[j]) }
+        let buffers = workers.prefix(plan.runs.count).map { $0.result!.pointer }
+        return (buffers, output, normalizer, tokens)
+    }
+
+    /// Sums the workers' gradients into the first buffer and applies AdamW, chunk by chunk.
+    private func reduceAndUpdate(_ buffers: [UnsafeMutablePointer<Float>], learningRate: Double) {
+        let gradient = buffers[0]
+        let p = parameters.pointer, m = firstMoment.pointer, v = secondMoment.pointer
+        let table = network.table, rows = chunkRows, chunks = self.chunks, t = step, config = self.config
+        func update(_ c: Int, _ range: Range<Int>, scale: Float) {
+            let spec = table.specs[rows[c]]
+            guard spec.trainable else { return }
+            if scale != 1 { for i in range { gradient[i] *= scale } }
+            AdamW.update(parameters: p + range.lowerBound, gradients: gradient + range.lowerBound,
+                         firstMoment: m + range.lowerBound, secondMoment: v + range.lowerBound,
+                         count: range.count, step: t,
+                         hyperparameters: config.adamW(learningRate: learningRate, decays: spec.decays))
+        }
+        guard let maxNorm = config.maxGradNorm else {
+            // One pass over memory: each chunk is summed, then stepped while still in cache.
+            AllReduce.sum(buffers, chunks: chunks) { c, range in update(c, range, scale: 1) }
+            return
+        }
+        // Clipping needs the whole gradient's norm before any step: sum and measure, then step.
+        let norms = chunkNorms
+        AllReduce.sum(buffers, chunks: chunks) { c, range in
+            var sum = 0.0
+            if table.specs[rows[c]].trainable { for i in range { sum += Double(gradient[i]) * Double(gradient[i]) } }
+            norms[c] = sum
+        }
+        // Chunk norms are added in chunk order, so the total does not depend on thread timing.
+        let norm = (0..<chunks.count).reduce(0.0) { $0 + norms[$1] }.squareRoot()
+        // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1.
+        let scale = Float(min(1, Double(maxNorm) / (norm + 1e-6)))
+        DispatchQueue.concurrentPerform(iterations: chunks.count) { c in update(c, chunks[c], scale: scale) }
+    }
+
+    /// Polyak-averages the target heads towards the online heads, in parallel over chunks.
+    private func syncTargets() {
+        let p = parameters.pointer, alpha = config.method.alpha, targetChunks = self.targetChunks
+        DispatchQueue.concurrentPerform(iterations: targetChunks.count) { c in
+            let (target, online) = targetChunks[c]
+            Polyak.update(target: p + target.lowerBound, online: p + online, count: target.count, alpha: alpha)
+        }
+    }
+}
+
+/// One worker's long-lived state; only that worker touches it during a step.
+final class WorkerState: @unchecked Sendable {
+    var workspace: ILQLWorkspace?
+    let stack: GradientStack
+    var result: FloatBuffer?
+    var computeSeconds = 0.0
+    // Views of each gradient buffer, built once per buffer (they hold arrays of pointers).
+    private var viewCache: [UnsafeMutablePointer<Float>: ILQLTensors] = [:]
+
+    init(gradientCount: Int) { stack = GradientStack(count: gradientCount) }
+
+    func views(of buffer: FloatBuffer, network: ILQLNetwork) -> ILQLTensors {
+        if let cached = viewCache[buffer.pointer] { return cached }
+        let views = network.tensors(buffer.pointer)
+        viewCache[buffer.pointer] = views
+        return views
+    }
+}
+
+extension ILQLTrainer {
+    /// The summed gradient of the batch made of `sampleIndices`, computed exactly as a training
+    /// step does (micro-batches, workers, pairwise reduction) but without updating anything.
+    /// For checks and benchmarks.
+    public func batchGradient(sampleIndices: [Int]) -> (gradient: [Float], statistics: [String: Double]) {
+        let computed = computeGradients(sampleIndices: sampleIndices)
+        AllReduce.sum(computed.buffers, chunks: AllReduce.chunks(count: network.table.totalCount, size: Self.chunkSize))
+        let gradient = Array(UnsafeBufferPointer(start: computed.buffers[0], count: network.table.totalCount))
+        return (gradient, computed.output.statistics(config.method, normalizer: Double(computed.normalizer)))
+    }
+}

@@ -1,0 +1,30 @@
+/// What one optimizer step did and cost.
+public struct StepReport: Sendable {
+    /// Optimizer steps done, this one included (counts from 1).
+    public var step: Int
+    /// Epoch the batch came from (counts from 1).
+    public var epoch: Int
+    /// The learning rate this step used.
+    public var learningRate: Double
+    /// Loss terms and statistics under trlx's names (`losses/loss`, `values/mean`, …).
+    public var statistics: [String: Double]
+    /// Real (unpadded) tokens in the batch.
+    public var tokens: Int
+    /// Wall time of the whole step.
+    public var seconds: Double
+    /// Time until the slowest worker finished its micro-batches.
+    public var computeSeconds: Double
+    /// All-reduce plus optimizer step (one fused pass, or two with clipping).
+    public var reduceSeconds: Double
+    /// Polyak sync of the target heads (0 on steps without a sync).
+    public var syncSeconds: Double
+    /// Per worker, time spent waiting for the slowest worker.
+    public var idleSeconds: [Double]
+    /// Whether the target heads were synced after this step.
+    public var syncedTargets: Bool
+
+    /// `tokens / seconds`.
+    public var tokensPerSecond: Double { Double(tokens) / seconds }
+    /// The total loss.
+    public var loss: Double { statistics["losses/loss"] ?? .nan }
+}
