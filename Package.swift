@@ -62,9 +62,18 @@ let package = Package(
             dependencies: ["ILQL", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // MARK: - Benchmarks (kept out of the library's dependency graph)
+        /// Shapes and timing helpers shared by the benchmarks.
+        .target(
+            name: "BenchmarkSupport", dependencies: ["ILQLModel"], path: "Benchmarks/BenchmarkSupport"),
+        /// Single-thread forward+backward of the GPT-2 trunk against the sgemm peak.
         .executableTarget(
-            name: "ModelBenchmark", dependencies: ["ILQLModel", "ILQLKernels", "CBLAS"],
+            name: "ModelBenchmark", dependencies: ["ILQLModel", "ILQLKernels", "BenchmarkSupport"],
             path: "Benchmarks/ModelBenchmark",
+            swiftSettings: numericSwiftSettings),
+        /// ILQL training steps at 1…N workers: tokens/s, parallel efficiency, time shares.
+        .executableTarget(
+            name: "ScalingBenchmark", dependencies: ["ILQL", "BenchmarkSupport"],
+            path: "Benchmarks/ScalingBenchmark",
             swiftSettings: numericSwiftSettings),
 
         // MARK: - Unit test bundles

@@ -4,37 +4,7 @@
 import Foundation
 import ILQLKernels
 import ILQLModel
-
-/// The benchmark shapes of DESIGN.md §6.
-struct BenchmarkShape {
-    let name: String
-    let config: GPT2Config
-    let batch: Int
-    let length: Int
-
-    static let all: [BenchmarkShape] = [
-        BenchmarkShape(name: "randomwalks",
-                       config: GPT2Config(layerCount: 6, headCount: 12, width: 144, maxPositions: 1024, vocabularySize: 23),
-                       batch: 100, length: 11),
-        BenchmarkShape(name: "small",
-                       config: GPT2Config(layerCount: 6, headCount: 6, width: 384, maxPositions: 1024, vocabularySize: 4096),
-                       batch: 8, length: 128),
-        BenchmarkShape(name: "gpt2-124M",
-                       config: GPT2Config(layerCount: 12, headCount: 12, width: 768, maxPositions: 1024, vocabularySize: 50257),
-                       batch: 4, length: 64),
-    ]
-}
-
-func seconds(_ body: () -> Void) -> Double {
-    let start = DispatchTime.now().uptimeNanoseconds
-    body()
-    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-}
-
-func median(_ values: [Double]) -> Double {
-    let sorted = values.sorted()
-    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-}
+import BenchmarkSupport
 
 /// Best-of-N rate of a square sgemm large enough to reach the kernel's steady state: the peak
 /// the model's FLOP/s is compared against.
@@ -67,7 +37,7 @@ while let argument = arguments.next() {
         exit(2)
     }
 }
-guard let shape = BenchmarkShape.all.first(where: { $0.name == shapeName }), iterations >= 1 else {
+guard let shape = BenchmarkShape.named(shapeName), iterations >= 1 else {
     FileHandle.standardError.write(Data("ModelBenchmark: unknown config \(shapeName); choose one of \(BenchmarkShape.all.map(\.name))\n".utf8))
     exit(2)
 }

@@ -40,6 +40,14 @@ public struct OfflineDataset: Sendable {
             : .nan
     }
 
+    /// A dataset of elements built elsewhere (already tokenised, rewards already standardised).
+    public init(elements: [ILQLElement]) {
+        precondition(!elements.isEmpty, "a dataset needs at least one element")
+        self.elements = elements
+        rewardMean = .nan
+        rewardStandardDeviation = .nan
+    }
+
     /// Number of samples.
     public var count: Int { elements.count }
 

@@ -1,0 +1,40 @@
+import Dispatch
+import ILQLModel
+
+/// The benchmark shapes of DESIGN.md §6: model, batch and sequence length.
+public struct BenchmarkShape: Sendable {
+    public let name: String
+    public let config: GPT2Config
+    public let batch: Int
+    public let length: Int
+
+    /// randomwalks (trlx's example), small, and gpt2-124M (llm.c's CPU setting).
+    public static let all: [BenchmarkShape] = [
+        BenchmarkShape(name: "randomwalks",
+                       config: GPT2Config(layerCount: 6, headCount: 12, width: 144, maxPositions: 1024, vocabularySize: 23),
+                       batch: 100, length: 11),
+        BenchmarkShape(name: "small",
+                       config: GPT2Config(layerCount: 6, headCount: 6, width: 384, maxPositions: 1024, vocabularySize: 4096),
+                       batch: 8, length: 128),
+        BenchmarkShape(name: "gpt2-124M",
+                       config: GPT2Config(layerCount: 12, headCount: 12, width: 768, maxPositions: 1024, vocabularySize: 50257),
+                       batch: 4, length: 64),
+    ]
+
+    /// The shape called `name`, if any.
+    public static func named(_ name: String) -> BenchmarkShape? { all.first { $0.name == name } }
+}
+
+/// Wall time of `body` in seconds.
+public func seconds(_ body: () -> Void) -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+/// The median of `values` (which must not be empty).
+public func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    let middle = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+}
