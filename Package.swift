@@ -26,6 +26,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // MARK: - System libraries (found through pkg-config)
@@ -54,7 +55,7 @@ let package = Package(
         // MARK: - Public API
         /// The library users import.
         .target(
-            name: "ILQL", dependencies: ["ILQLModel", "ILQLParallel", "ILQLKernels"],
+            name: "ILQL", dependencies: ["ILQLModel", "ILQLParallel", "ILQLKernels", "Yams"],
             swiftSettings: numericSwiftSettings),
         /// The command-line tool: thin, every command is a library call.
         .executableTarget(
@@ -62,17 +63,14 @@ let package = Package(
             dependencies: ["ILQL", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // MARK: - Benchmarks (kept out of the library's dependency graph)
-        /// Shapes and timing helpers shared by the benchmarks.
-        .target(
-            name: "BenchmarkSupport", dependencies: ["ILQLModel"], path: "Benchmarks/BenchmarkSupport"),
         /// Single-thread forward+backward of the GPT-2 trunk against the sgemm peak.
         .executableTarget(
-            name: "ModelBenchmark", dependencies: ["ILQLModel", "ILQLKernels", "BenchmarkSupport"],
+            name: "ModelBenchmark", dependencies: ["ILQL"],
             path: "Benchmarks/ModelBenchmark",
             swiftSettings: numericSwiftSettings),
         /// ILQL training steps at 1…N workers: tokens/s, parallel efficiency, time shares.
         .executableTarget(
-            name: "ScalingBenchmark", dependencies: ["ILQL", "BenchmarkSupport"],
+            name: "ScalingBenchmark", dependencies: ["ILQL"],
             path: "Benchmarks/ScalingBenchmark",
             swiftSettings: numericSwiftSettings),
 

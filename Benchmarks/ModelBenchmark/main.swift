@@ -2,9 +2,7 @@
 // in the same run. Usage: swift run -c release ModelBenchmark [--config small] [--iterations 5]
 //                          [--json results.json]
 import Foundation
-import ILQLKernels
-import ILQLModel
-import BenchmarkSupport
+import ILQL
 
 /// Best-of-N rate of a square sgemm large enough to reach the kernel's steady state: the peak
 /// the model's FLOP/s is compared against.
@@ -13,7 +11,7 @@ func measureSgemmPeak(size n: Int = 1024, repeats: Int = 7) -> Double {
     for i in 0..<(n * n) { a.pointer[i] = Float(i % 7) * 0.1; b.pointer[i] = Float(i % 5) * 0.1 }
     var best = Double.infinity
     for _ in 0..<repeats {
-        best = min(best, seconds {
+        best = min(best, Timing.seconds {
             Gemm.fast(.none, .none, m: n, n: n, k: n, a: a.pointer, lda: n, b: b.pointer, ldb: n, beta: 0, c: c.pointer, ldc: n)
         })
     }
@@ -65,12 +63,12 @@ let peak = measureSgemmPeak()
 
 var forwardTimes: [Double] = [], backwardTimes: [Double] = []
 for iteration in 0...iterations {
-    let forwardTime = seconds {
+    let forwardTime = Timing.seconds {
         model.forward(parameters: weights, activations: activations, tokens: tokens, batch: batch, length: length)
         SoftmaxCrossEntropy.forward(losses: losses.pointer, logSumExp: logSumExp.pointer, logits: activations.logits,
                                     targets: targets, rows: rows, classes: config.vocabularySize)
     }
-    let backwardTime = seconds {
+    let backwardTime = Timing.seconds {
         gradients.zero()
         dLogits.zero()
         SoftmaxCrossEntropy.backward(dLogits: dLogits.pointer, dLosses: dLosses, logits: activations.logits,
@@ -86,14 +84,14 @@ for iteration in 0...iterations {
 let loss = (0..<rows).reduce(0.0) { $0 + Double(losses.pointer[$1]) } / Double(rows)
 let stepTimes = zip(forwardTimes, backwardTimes).map { $0 + $1 }
 let flops = 3 * model.forwardFLOPs(batch: batch, length: length)
-let stepTime = median(stepTimes)
+let stepTime = Timing.median(stepTimes)
 let achieved = flops / stepTime
 
 let rowsOut: [(String, String)] = [
     ("OpenBLAS core", BLAS.coreName),
     ("sgemm peak (1 thread, 1024³)", String(format: "%.1f GFLOP/s", peak / 1e9)),
-    ("forward (median)", String(format: "%.1f ms", median(forwardTimes) * 1e3)),
-    ("backward (median)", String(format: "%.1f ms", median(backwardTimes) * 1e3)),
+    ("forward (median)", String(format: "%.1f ms", Timing.median(forwardTimes) * 1e3)),
+    ("backward (median)", String(format: "%.1f ms", Timing.median(backwardTimes) * 1e3)),
     ("forward+backward (median of \(iterations))", String(format: "%.1f ms", stepTime * 1e3)),
     ("model FLOPs per step", String(format: "%.2f GFLOP", flops / 1e9)),
     ("achieved", String(format: "%.1f GFLOP/s", achieved / 1e9)),
@@ -107,8 +105,8 @@ for (key, value) in rowsOut { print("| \(key) | \(value) |") }
 if let jsonPath {
     let json: [String: Any] = [
         "config": shape.name, "openblas_core": BLAS.coreName, "threads": 1,
-        "sgemm_peak_flops": peak, "forward_seconds_median": median(forwardTimes),
-        "backward_seconds_median": median(backwardTimes), "step_seconds_median": stepTime,
+        "sgemm_peak_flops": peak, "forward_seconds_median": Timing.median(forwardTimes),
+        "backward_seconds_median": Timing.median(backwardTimes), "step_seconds_median": stepTime,
         "step_seconds": stepTimes, "model_flops_per_step": flops, "achieved_flops": achieved,
         "share_of_peak": achieved / peak, "tokens_per_second": Double(rows) / stepTime,
     ]

@@ -12,8 +12,13 @@ enum JSONInspection {
     }
 
     /// The value of a JSON number (not a boolean), else nil.
+    ///
+    /// swift-corelibs-foundation returns long numbers as `NSDecimalNumber`, whose `doubleValue`
+    /// can be a few ulps off (0.20000000298023224 comes back as 0.20000000298023232); parsing its
+    /// decimal text with `Double(_:)` gives the correctly rounded value.
     static func number(_ value: Any) -> Double? {
         guard let number = value as? NSNumber, !isBoolean(value) else { return nil }
+        if let decimal = number as? NSDecimalNumber, let exact = Double(decimal.stringValue) { return exact }
         return number.doubleValue
     }
 

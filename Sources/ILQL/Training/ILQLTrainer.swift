@@ -19,9 +19,9 @@ public final class ILQLTrainer {
     /// AdamW's moments, same layout.
     public let firstMoment: FloatBuffer, secondMoment: FloatBuffer
     /// Optimizer steps done.
-    public private(set) var step = 0
+    public internal(set) var step = 0
     /// Where the data order stands.
-    public private(set) var dataOrder: DataOrder
+    public internal(set) var dataOrder: DataOrder
     /// Worker threads.
     public let workerCount: Int
     /// Micro-batches per batch (fewer on a batch with fewer sequences).

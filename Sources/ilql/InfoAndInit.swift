@@ -2,14 +2,6 @@ import ArgumentParser
 import Foundation
 import ILQL
 
-/// The `ilql` command line: thin, every command is a library call.
-struct ILQLCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "ilql",
-        abstract: "Implicit Language Q-Learning for GPT-2-architecture models on every core of a CPU.",
-        subcommands: [Info.self, Init.self])
-}
-
 /// `ilql info`: what the trainer will run on.
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -71,4 +63,30 @@ struct Init: ParsableCommand {
     }
 }
 
-ILQLCommand.main()
+
+/// `ilql probe`: logits of a checkpoint on seeded tokens, for checking it in another framework.
+struct Probe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write the logits a checkpoint computes for seeded random tokens (probe.safetensors).",
+        discussion: "tools/reference/check_checkpoint.py DIR loads DIR in transformers and compares its logits with these.")
+
+    @Option(help: "A checkpoint directory.")
+    var checkpoint: String
+    @Option(help: "Tokens to probe, as BATCHxLENGTH.")
+    var shape = "2x8"
+    @Option(help: "Output file (default: CHECKPOINT/probe.safetensors).")
+    var out: String?
+    @Option(help: "Seed of the random tokens.")
+    var seed: UInt64 = 1
+
+    func run() throws {
+        let parts = shape.split(separator: "x").compactMap { Int($0) }
+        guard parts.count == 2 else { throw ValidationError("--shape expects BATCHxLENGTH, for example 2x8 (got \"\(shape)\")") }
+        let model = try TrainedModel(checkpoint: URL(fileURLWithPath: checkpoint))
+        let url = URL(fileURLWithPath: out ?? checkpoint + "/" + ModelCheckpointTools.probeFileName)
+        var generator = SeededGenerator(seed: seed)
+        try ModelCheckpointTools.writeProbe(config: model.network.gpt2, table: model.network.table, parameters: model.parameters,
+                                            batch: parts[0], length: parts[1], generator: &generator, to: url)
+        print("wrote \(url.path)")
+    }
+}

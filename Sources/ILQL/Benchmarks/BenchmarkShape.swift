@@ -3,9 +3,13 @@ import ILQLModel
 
 /// The benchmark shapes of DESIGN.md §6: model, batch and sequence length.
 public struct BenchmarkShape: Sendable {
+    /// The name `--config` takes.
     public let name: String
+    /// The trunk's shape.
     public let config: GPT2Config
+    /// Sequences per step.
     public let batch: Int
+    /// Tokens per sequence.
     public let length: Int
 
     /// randomwalks (trlx's example), small, and gpt2-124M (llm.c's CPU setting).
@@ -25,16 +29,19 @@ public struct BenchmarkShape: Sendable {
     public static func named(_ name: String) -> BenchmarkShape? { all.first { $0.name == name } }
 }
 
-/// Wall time of `body` in seconds.
-public func seconds(_ body: () -> Void) -> Double {
-    let start = DispatchTime.now().uptimeNanoseconds
-    body()
-    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-}
+/// Timing helpers for the benchmarks.
+public enum Timing {
+    /// Wall time of `body` in seconds.
+    public static func seconds(_ body: () -> Void) -> Double {
+        let start = DispatchTime.now().uptimeNanoseconds
+        body()
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
 
-/// The median of `values` (which must not be empty).
-public func median(_ values: [Double]) -> Double {
-    let sorted = values.sorted()
-    let middle = sorted.count / 2
-    return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+    /// The median of `values` (which must not be empty).
+    public static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        let middle = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+    }
 }

@@ -1,0 +1,78 @@
+import Foundation
+import ILQLKernels
+import ILQLModel
+import ILQLParallel
+
+/// ILQL training steps on a benchmark shape at several worker counts: tokens/s, parallel
+/// efficiency and the share of each step spent in the all-reduce + AdamW pass and the target sync.
+/// Behind `ilql bench` and the `ScalingBenchmark` executable.
+public enum ScalingBenchmark {
+    /// One measurement.
+    public struct Row: Codable, Sendable {
+        public var config: String, workers: Int, microBatches: Int
+        public var stepSecondsMedian: Double, tokensPerSecond: Double, parallelEfficiency: Double
+        public var computeShare: Double, reduceAndOptimizerShare: Double, syncShare: Double
+    }
+
+    /// Samples of exactly `shape.length` tokens (one prompt token, the rest actions), random ids.
+    public static func syntheticDataset(_ shape: BenchmarkShape, count: Int) -> OfflineDataset {
+        var generator = SeededGenerator(seed: 7)
+        let eos = Int32(shape.config.vocabularySize - 1)
+        let rewards = ILQLElementBuilder.standardize((0..<count).map { _ in generator.nextUnit() })
+        return OfflineDataset(elements: rewards.map { reward in
+            let tokens = (0..<shape.length).map { _ in Int32(generator.next() % UInt64(eos)) }
+            let phrases = ILQLElementBuilder.truncatedPhrases([[tokens[0]], Array(tokens[1...])], eos: eos, bos: eos,
+                                                              maxLength: shape.length)
+            return ILQLElementBuilder.element(phrases: phrases, standardizedReward: reward)
+        })
+    }
+
+    /// Trains `steps` + 1 steps (the first is a warm-up) at each worker count, with the same
+    /// `microBatches` everywhere so every run computes the same thing, and a target sync on every
+    /// step so its cost shows in every measurement. Efficiency is relative to the first worker
+    /// count (scaled per worker). `progress` hears one line per measurement.
+    public static func run(shape: BenchmarkShape, workerCounts: [Int], steps: Int, microBatches: Int,
+                           progress: (String) -> Void = { _ in }) throws -> [Row] {
+        let dataset = syntheticDataset(shape, count: 4 * shape.batch)
+        var rows: [Row] = []
+        var perWorkerBaseline: Double?
+        for workers in workerCounts {
+            var config = TrainerConfig(model: shape.config)
+            config.batchSize = shape.batch
+            config.seqLength = shape.length
+            config.totalSteps = steps + 1
+            config.parallel.workers = workers
+            config.parallel.microBatches = microBatches
+            config.method.stepsForTargetQSync = 1
+            let trainer = try ILQLTrainer(config: config, dataset: dataset)
+            var reports: [StepReport] = []
+            trainer.train { reports.append($0) }
+            let timed = Array(reports.dropFirst())
+            let stepTime = Timing.median(timed.map(\.seconds))
+            let tokensPerSecond = Double(timed[0].tokens) / stepTime
+            let baseline = perWorkerBaseline ?? tokensPerSecond / Double(workers)
+            perWorkerBaseline = baseline
+            rows.append(Row(
+                config: shape.name, workers: workers, microBatches: microBatches, stepSecondsMedian: stepTime,
+                tokensPerSecond: tokensPerSecond, parallelEfficiency: tokensPerSecond / (Double(workers) * baseline),
+                computeShare: Timing.median(timed.map { $0.computeSeconds / $0.seconds }),
+                reduceAndOptimizerShare: Timing.median(timed.map { $0.reduceSeconds / $0.seconds }),
+                syncShare: Timing.median(timed.map { $0.syncSeconds / $0.seconds })))
+            progress(String(format: "%@ × %d workers: %.1f ms/step, %.0f tokens/s", shape.name, workers,
+                            stepTime * 1e3, tokensPerSecond))
+        }
+        return rows
+    }
+
+    /// The results as a Markdown table.
+    public static func table(_ rows: [Row]) -> String {
+        var lines = ["| config | workers | step (median) | tokens/s | parallel efficiency | compute | all-reduce + AdamW | target sync |",
+                     "|---|---|---|---|---|---|---|---|"]
+        for row in rows {
+            lines.append(String(format: "| %@ | %d | %.1f ms | %.0f | %.1f%% | %.1f%% | %.2f%% | %.2f%% |", row.config,
+                                row.workers, row.stepSecondsMedian * 1e3, row.tokensPerSecond, 100 * row.parallelEfficiency,
+                                100 * row.computeShare, 100 * row.reduceAndOptimizerShare, 100 * row.syncShare))
+        }
+        return lines.joined(separator: "\n")
+    }
+}

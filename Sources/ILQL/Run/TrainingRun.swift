@@ -1,0 +1,163 @@
+import Foundation
+import ILQLKernels
+import ILQLModel
+import ILQLParallel
+
+/// A whole training run as `ilql train` performs it: data, trainer, evaluation at step 0, every
+/// `eval_interval` steps and at the end, checkpoints every `checkpoint_interval` steps and at the
+/// end, `metrics.jsonl` and the resolved `config.yml` in the run directory.
+public final class TrainingRun {
+    /// The resolved config.
+    public let config: RunConfig
+    /// Where logs and checkpoints go.
+    public let runDirectory: URL
+    /// The trainer (parameters, optimizer state, data order).
+    public let trainer: ILQLTrainer
+    /// The tokenizer used for data, prompts and checkpoints.
+    public let tokenizer: any Tokenizer
+    /// Evaluation, if there are prompts.
+    public let evaluator: Evaluator?
+    /// The latest evaluation's metrics.
+    public private(set) var lastEvaluation: [String: Double] = [:]
+    /// Every evaluation: step and metrics.
+    public private(set) var evaluations: [(step: Int, metrics: [String: Double])] = []
+    private let log: MetricsLog
+
+    /// Builds a run from files as the config names them (`data.train`, the tokenizer, the task
+    /// graph or command), resuming from `resume` (a checkpoint directory, or a run directory whose
+    /// newest complete checkpoint is used) when given.
+    public convenience init(config: RunConfig, runDirectory: URL, resume: URL? = nil) throws {
+        let samples = try readSamples(from: URL(fileURLWithPath: config.trainData))
+        var config = config
+        var initialTrunk: URL?
+        if let path = config.modelPath {
+            initialTrunk = URL(fileURLWithPath: path)
+            config.trainer.model = try GPT2Checkpoint.loadConfig(from: initialTrunk!)
+        }
+        let tokenizer = try Self.tokenizer(for: config)
+        let metric: MetricFunction?
+        switch config.task {
+        case .none: metric = nil
+        case let .randomWalks(graph):
+            let loaded = try RandomWalks.loadGraph(from: URL(fileURLWithPath: graph))
+            metric = { prompts, outputs in RandomWalks.metrics(samples: zip(prompts, outputs).map { $0 + $1 }, graph: loaded) }
+        case let .command(command): metric = commandMetric(command)
+        }
+        try self.init(config: config, samples: samples, tokenizer: tokenizer, metric: metric, runDirectory: runDirectory,
+                      resume: resume, initialTrunk: initialTrunk)
+    }
+
+    /// Builds a run from samples in memory (the library entry point): `metric` scores generated
+    /// samples at each evaluation; `config.trainData` only names the data in messages.
+    public init(config: RunConfig, samples: [OfflineSample], tokenizer: any Tokenizer, metric: MetricFunction?,
+                runDirectory: URL, resume: URL? = nil, initialTrunk: URL? = nil) throws {
+        guard tokenizer.vocabularySize <= config.trainer.model.vocabularySize else {
+            throw ConfigError(source: "config", key: "model.vocab_size",
+                              "is \(config.trainer.model.vocabularySize) but the tokenizer has \(tokenizer.vocabularySize) tokens")
+        }
+        self.config = config
+        self.tokenizer = tokenizer
+        self.runDirectory = runDirectory
+        let dataset = try OfflineDataset(samples: samples, tokenizer: tokenizer, maxLength: config.trainer.seqLength,
+                                         source: config.trainData.isEmpty ? "samples" : config.trainData)
+        let checkpoint = resume.map { RunCheckpoint.newest(in: $0) ?? $0 }
+        if resume != nil, checkpoint.map({ FileManager.default.fileExists(atPath: $0.path) }) != true {
+            throw ConfigError(source: resume!.path, key: "", "holds no complete checkpoint to resume from")
+        }
+        if checkpoint == nil, let existing = RunCheckpoint.newest(in: runDirectory) {
+            throw ConfigError(source: runDirectory.path, key: "",
+                              "already holds a run (newest checkpoint \(existing.lastPathComponent)); pass --resume \(runDirectory.path) to continue it, or choose another --run-dir")
+        }
+        let trainer = try ILQLTrainer(config: config.trainer, dataset: dataset)
+        if let initialTrunk, checkpoint == nil {
+            try RunCheckpoint.loadParameters(from: initialTrunk, network: trainer.network, into: trainer.parameters,
+                                             headsOptional: true)
+        }
+        if let checkpoint { try RunCheckpoint.restore(trainer, from: checkpoint) }
+        self.trainer = trainer
+        evaluator = config.evalPrompts.isEmpty ? nil : try Evaluator(
+            network: trainer.network, tokenizer: tokenizer, prompts: config.evalPrompts, generation: config.generation,
+            betas: config.evaluationBetas, metric: metric, seed: config.trainer.seed)
+        try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+        try DurableFiles.write(Data(try config.yaml().utf8), to: runDirectory.appendingPathComponent("config.yml"))
+        log = try MetricsLog(url: runDirectory.appendingPathComponent("metrics.jsonl"),
+                             keepingThrough: checkpoint == nil ? nil : trainer.step)
+    }
+
+    /// The tokenizer a config asks for: a saved tokenizer directory, a model directory holding
+    /// one, a character alphabet, or bytes.
+    public static func tokenizer(for config: RunConfig) throws -> any Tokenizer {
+        if let path = config.tokenizerPath ?? config.modelPath.flatMap({ hasTokenizerFiles($0) ? $0 : nil }) {
+            return try loadTokenizer(from: URL(fileURLWithPath: path))
+        }
+        if let alphabet = config.alphabet { return try CharacterTokenizer(alphabet: alphabet.map(String.init)) }
+        return try ByteTokenizer()
+    }
+
+    private static func hasTokenizerFiles(_ directory: String) -> Bool {
+        ["tokenizer.json", "vocab.json"].contains { FileManager.default.fileExists(atPath: directory + "/" + $0) }
+    }
+
+    /// Trains to the end, evaluating and checkpointing on schedule; `onStep` sees every step.
+    @discardableResult
+    public func run(progress: ProgressReporter? = nil, onStep: (StepReport) -> Void = { _ in }) throws -> [String: Double] {
+        let total = trainer.totalSteps
+        progress?.start(total: total, from: trainer.step)
+        if trainer.step == 0 { try evaluate() }
+        while trainer.step < total {
+            let report = trainer.trainStep()
+            guard report.loss.isFinite else {
+                throw TrainingError.nonFiniteLoss(step: report.step, statistics: report.statistics)
+            }
+            var record: [String: Any] = report.statistics
+            record["step"] = report.step
+            record["epoch"] = report.epoch
+            record["tokens_per_second"] = report.tokensPerSecond
+            record["time/step"] = report.seconds
+            try log.append(record)
+            onStep(report)
+            progress?.step(report, total: total)
+            let step = trainer.step
+            if step % config.evalInterval == 0 || step == total { try evaluate() }
+            if step % config.checkpointInterval == 0 || step == total { try checkpoint() }
+        }
+        progress?.finish(evaluations: evaluations)
+        return lastEvaluation
+    }
+
+    /// Evaluates now and logs the metrics.
+    public func evaluate() throws {
+        guard let evaluator else { return }
+        let started = DispatchTime.now().uptimeNanoseconds
+        let (metrics, _) = try evaluator.evaluate(parameters: trainer.network.tensors(trainer.parameters.pointer),
+                                                  step: trainer.step)
+        var record: [String: Any] = metrics
+        record["step"] = trainer.step
+        record["time/eval"] = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        try log.append(record)
+        lastEvaluation = metrics
+        evaluations.append((trainer.step, metrics))
+    }
+
+    /// Writes the checkpoint of the current step into `checkpoints/step_NNNNNN`.
+    public func checkpoint() throws {
+        let directory = runDirectory.appendingPathComponent("checkpoints")
+            .appendingPathComponent(RunCheckpoint.name(step: trainer.step))
+        try RunCheckpoint.write(trainer: trainer, config: config, tokenizer: tokenizer, to: directory)
+    }
+}
+
+/// A run that cannot go on.
+public enum TrainingError: Error, CustomStringConvertible {
+    /// The loss became NaN or infinite.
+    case nonFiniteLoss(step: Int, statistics: [String: Double])
+
+    public var description: String {
+        switch self {
+        case let .nonFiniteLoss(step, statistics):
+            let terms = ["losses/loss_q", "losses/loss_v", "losses/loss_cql", "losses/loss_awac"]
+                .filter { !(statistics[$0]?.isFinite ?? true) }
+            return "the loss became non-finite at step \(step) (in \(terms.joined(separator: ", "))); lower the learning rate or check the rewards"
+        }
+    }
+}

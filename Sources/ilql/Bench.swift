@@ -1,0 +1,41 @@
+import ArgumentParser
+import Foundation
+import ILQL
+
+/// `ilql bench`: the scaling benchmark.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure ILQL training steps at several worker counts: tokens/s, parallel efficiency, time shares.")
+
+    @Option(help: "Comma-separated worker counts (default: 1 and every core).")
+    var workers: String?
+    @Option(help: "Benchmark shape: \(BenchmarkShape.all.map(\.name).joined(separator: ", ")).")
+    var config = "randomwalks"
+    @Option(help: "Timed steps per worker count (after one warm-up step).")
+    var steps = 5
+    @Option(help: "Micro-batches per batch (default: 4, or the most workers if more).")
+    var microBatches: Int?
+    @Option(help: "Also write the results as JSON to this file.")
+    var json: String?
+
+    func run() throws {
+        guard let shape = BenchmarkShape.named(config) else {
+            throw ValidationError("unknown --config \(config); choose one of \(BenchmarkShape.all.map(\.name).joined(separator: ", "))")
+        }
+        let cores = Topology.defaultWorkerCount()
+        let counts = try workers.map { try parseList($0, option: "--workers") { Int($0) } } ?? Array(Set([1, cores])).sorted()
+        guard counts.allSatisfy({ $0 >= 1 }), steps >= 1 else { throw ValidationError("--workers and --steps must be positive") }
+        let microBatchCount = microBatches ?? max(4, counts.max()!)
+        print("\(shape.name): \(steps) timed steps after 1 warm-up, \(microBatchCount) micro-batches, OpenBLAS core \(BLAS.coreName), \(cores) cores")
+        let rows = try ScalingBenchmark.run(shape: shape, workerCounts: counts, steps: steps, microBatches: microBatchCount) {
+            FileHandle.standardError.write(Data(("  " + $0 + "\n").utf8))
+        }
+        print(ScalingBenchmark.table(rows))
+        if let json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            try encoder.encode(rows).write(to: URL(fileURLWithPath: json))
+        }
+    }
+}

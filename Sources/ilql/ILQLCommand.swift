@@ -1,0 +1,25 @@
+import ArgumentParser
+import Foundation
+import ILQL
+
+/// The `ilql` command line: thin, every command is a library call.
+@main
+struct ILQLCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ilql",
+        abstract: "Implicit Language Q-Learning for GPT-2-architecture models on every core of a CPU.",
+        discussion: "Start with: ilql randomwalks --out data/randomwalks && ilql train configs/randomwalks.yml",
+        subcommands: [Train.self, Eval.self, Generate.self, RandomWalksCommand.self, Bench.self, Info.self, Init.self, Probe.self])
+}
+
+/// Parses a comma-separated list such as `0,1,100`.
+func parseList<T>(_ text: String, option: String, _ convert: (Substring) -> T?) throws -> [T] {
+    let values = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces)[...] }.compactMap(convert)
+    guard !values.isEmpty, values.count == text.split(separator: ",").count else {
+        throw ValidationError("\(option) expects a comma-separated list, for example 0,1,100 (got \"\(text)\")")
+    }
+    return values
+}
+
+/// Prints a note to standard error.
+func note(_ text: String) { FileHandle.standardError.write(Data("note: \(text)\n".utf8)) }
