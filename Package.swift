@@ -90,6 +90,9 @@ let package = Package(
         .testTarget(
             name: "ILQLTests", dependencies: ["ILQL", "TestSupport"],
             exclude: ["Fixtures"]),
+        /// End-to-end tests of the `ilql` executable: exit codes, messages, runs, resume.
+        .testTarget(
+            name: "CommandLineTests", dependencies: ["ilql", "ILQL", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -19,10 +19,19 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("set"), parsing: .singleValue,
             help: "Override a config value, e.g. --set method.tau=0.8 (repeatable).")
     var overrides: [String] = []
-    @Option(help: "Directory for logs and checkpoints (default: train.checkpoint_dir).")
+    @Option(help: "Directory for logs and checkpoints (default: a new run-<time> directory under train.checkpoint_dir).")
     var runDir: String?
     @Option(help: "Continue from a checkpoint directory, or from the newest checkpoint of a run directory.")
     var resume: String?
+
+    /// `run-YYYYMMDD-HHMMSS` in UTC.
+    static func timestampedName() -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "'run-'yyyyMMdd-HHmmss"
+        return formatter.string(from: Date())
+    }
 
     func validate() throws {
         if config == nil && resume == nil { throw ValidationError("give a CONFIG file, or --resume DIR to continue a run") }
@@ -40,10 +49,11 @@ struct Train: ParsableCommand {
         if let workers { overrides.append("parallel.workers=\(workers)") }
         let (runConfig, ignored) = try RunConfig.load(path: configPath, overrides: overrides)
         if !ignored.isEmpty { note("ignoring trlx keys that mean nothing here: \(ignored.joined(separator: ", "))") }
-        // A resumed run continues in the run directory that holds the checkpoint.
+        // A resumed run continues in the run directory that holds the checkpoint; a new run without
+        // --run-dir gets a fresh, time-stamped directory under train.checkpoint_dir.
         let runDirectory = runDir.map { URL(fileURLWithPath: $0) }
             ?? checkpoint.map { $0.deletingLastPathComponent().deletingLastPathComponent() }
-            ?? URL(fileURLWithPath: runConfig.checkpointDirectory)
+            ?? URL(fileURLWithPath: runConfig.checkpointDirectory).appendingPathComponent(Self.timestampedName())
         let run = try TrainingRun(config: runConfig, runDirectory: runDirectory, resume: checkpoint)
         FileHandle.standardError.write(Data("run directory: \(runDirectory.path) (\(run.trainer.workerCount) workers, \(run.trainer.microBatchCount) micro-batches, \(run.trainer.network.table.parameterCount) parameters)\n".utf8))
         try run.run(progress: ProgressReporter())

@@ -203,7 +203,8 @@ public struct RunConfig: Equatable, Sendable {
         do {
             try config.trainer.validate()
         } catch let ModelError.invalidConfig(key, message) {
-            throw ConfigError(source: source, key: key, message)
+            // The model's own checks name bare GPT-2 fields; in a run config they live in `model`.
+            throw ConfigError(source: source, key: key.contains(".") ? key : "model." + key, message)
         }
         if case .randomWalks = config.task, config.evalPrompts.isEmpty {
             config.evalPrompts = RandomWalks.evalPrompts

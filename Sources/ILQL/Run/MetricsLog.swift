@@ -31,7 +31,7 @@ public final class MetricsLog {
 
     /// Appends one record (keys sorted, so lines diff cleanly).
     public func append(_ record: [String: Any]) throws {
-        var data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
+        var data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes])
         data.append(0x0A)
         try handle.write(contentsOf: data)
     }
