@@ -74,6 +74,11 @@ let package = Package(
             path: "Benchmarks/ScalingBenchmark",
             swiftSettings: numericSwiftSettings),
 
+        // MARK: - Examples
+        /// Training from Swift code with in-memory samples, a metric closure and a step callback.
+        .executableTarget(
+            name: "RandomWalksExample", dependencies: ["ILQL"], path: "Examples/RandomWalksLibrary"),
+
         // MARK: - Unit test bundles
         /// Naive double-precision references, finite differences and fixture loading shared by the tests.
         .target(
