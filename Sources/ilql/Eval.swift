@@ -29,14 +29,7 @@ struct Eval: ParsableCommand {
                                                      batchSize: config.trainer.batchSize, source: dataPath) {
             result[key] = value
         }
-        let metric: MetricFunction?
-        switch config.task {
-        case .none: metric = nil
-        case let .randomWalks(graph):
-            let loaded = try RandomWalks.loadGraph(from: URL(fileURLWithPath: graph))
-            metric = { prompts, outputs in RandomWalks.metrics(samples: zip(prompts, outputs).map { $0 + $1 }, graph: loaded) }
-        case let .command(command): metric = commandMetric(command)
-        }
+        let metric = try config.task.metric()
         let evaluator = try Evaluator(network: model.network, tokenizer: model.tokenizer, prompts: config.evalPrompts,
                                       generation: config.generation, betas: betas, metric: metric, seed: seed)
         for (key, value) in try evaluator.evaluate(parameters: model.network.tensors(model.parameters.pointer), step: 0).metrics {

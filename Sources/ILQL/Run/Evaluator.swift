@@ -80,6 +80,22 @@ public final class Evaluator {
     }
 }
 
+extension RunConfig.TaskConfig {
+    /// The metric this task computes: nil for none, trlx's optimality for randomwalks (reading the
+    /// graph file now, so a missing graph is reported before training), or the external command.
+    public func metric() throws -> MetricFunction? {
+        switch self {
+        case .none:
+            return nil
+        case let .randomWalks(graph):
+            let loaded = try RandomWalks.loadGraph(from: URL(fileURLWithPath: graph))
+            return { prompts, outputs in RandomWalks.metrics(samples: zip(prompts, outputs).map { $0 + $1 }, graph: loaded) }
+        case let .command(command):
+            return commandMetric(command)
+        }
+    }
+}
+
 /// The metric of an external command: it reads one JSON object per sample on stdin
 /// (`{"prompt": …, "output": …}`) and writes one JSON object of named numbers per line on stdout,
 /// one line per sample.
@@ -108,6 +124,10 @@ public func commandMetric(_ command: String) -> MetricFunction {
             replies.answer = output.fileHandleForReading.readDataToEndOfFile()
             replies.complaints = errors.fileHandleForReading.readDataToEndOfFile()
         }
+        // A command that exits without reading all its input must not kill this process with
+        // SIGPIPE: ignore the signal (process-wide, as every program that writes to pipes
+        // should) and let the write fail instead; the exit status is reported below.
+        signal(SIGPIPE, SIG_IGN)
         try? input.fileHandleForWriting.write(contentsOf: lines)
         try? input.fileHandleForWriting.close()
         group.wait()  // orders the reads of `replies` below after the writes above

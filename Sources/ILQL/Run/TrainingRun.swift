@@ -35,14 +35,7 @@ public final class TrainingRun {
             config.trainer.model = try GPT2Checkpoint.loadConfig(from: initialTrunk!)
         }
         let tokenizer = try Self.tokenizer(for: config)
-        let metric: MetricFunction?
-        switch config.task {
-        case .none: metric = nil
-        case let .randomWalks(graph):
-            let loaded = try RandomWalks.loadGraph(from: URL(fileURLWithPath: graph))
-            metric = { prompts, outputs in RandomWalks.metrics(samples: zip(prompts, outputs).map { $0 + $1 }, graph: loaded) }
-        case let .command(command): metric = commandMetric(command)
-        }
+        let metric = try config.task.metric()
         try self.init(config: config, samples: samples, tokenizer: tokenizer, metric: metric, runDirectory: runDirectory,
                       resume: resume, initialTrunk: initialTrunk)
     }
