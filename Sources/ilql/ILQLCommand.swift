@@ -10,6 +10,17 @@ struct ILQLCommand: ParsableCommand {
         abstract: "Implicit Language Q-Learning for GPT-2-architecture models on every core of a CPU.",
         discussion: "Start with: ilql randomwalks --out data/randomwalks && ilql train configs/randomwalks.yml",
         subcommands: [Train.self, Eval.self, Generate.self, RandomWalksCommand.self, Bench.self, Info.self, Init.self, Probe.self])
+
+    /// `--resume` may be given without a directory (last on the line, or before another option):
+    /// it then means the newest complete checkpoint, spelled `latest` for the parser.
+    static func main() {
+        var arguments = Array(Swift.CommandLine.arguments.dropFirst())
+        if let index = arguments.firstIndex(of: "--resume"),
+           index + 1 == arguments.count || arguments[index + 1].hasPrefix("-") {
+            arguments.insert(Train.latest, at: index + 1)
+        }
+        main(arguments)
+    }
 }
 
 /// Parses a comma-separated list such as `0,1,100`.

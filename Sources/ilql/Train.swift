@@ -21,8 +21,14 @@ struct Train: ParsableCommand {
     var overrides: [String] = []
     @Option(help: "Directory for logs and checkpoints (default: a new run-<time> directory under train.checkpoint_dir).")
     var runDir: String?
-    @Option(help: "Continue from a checkpoint directory, or from the newest checkpoint of a run directory.")
+    @Option(help: """
+        Continue from a checkpoint directory, or from the newest checkpoint of a run directory; \
+        without a value, from the newest complete checkpoint of any run under --run-dir or train.checkpoint_dir.
+        """)
     var resume: String?
+
+    /// The value `--resume` takes when given without a directory.
+    static let latest = "latest"
 
     /// `run-YYYYMMDD-HHMMSS` in UTC.
     static func timestampedName() -> String {
@@ -39,10 +45,22 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        let resumeURL = resume.map { URL(fileURLWithPath: $0) }
-        let checkpoint = resumeURL.flatMap { RunCheckpoint.newest(in: $0) }
-        if let resume, checkpoint == nil {
-            throw ValidationError("\(resume) holds no complete checkpoint to resume from")
+        var checkpoint: URL?
+        if resume == Self.latest {
+            // The newest complete checkpoint of the run directory, or of any run under the
+            // config's checkpoint_dir.
+            if let runDir {
+                checkpoint = RunCheckpoint.newest(in: URL(fileURLWithPath: runDir))
+            } else if let config {
+                let root = try RunConfig.load(path: config, overrides: overrides).config.checkpointDirectory
+                checkpoint = RunCheckpoint.newestAcrossRuns(in: URL(fileURLWithPath: root))
+            } else {
+                throw ValidationError("--resume without a directory needs CONFIG or --run-dir to know where the runs are")
+            }
+            guard checkpoint != nil else { throw ValidationError("found no complete checkpoint to resume from") }
+        } else if let resume {
+            checkpoint = RunCheckpoint.newest(in: URL(fileURLWithPath: resume))
+            if checkpoint == nil { throw ValidationError("\(resume) holds no complete checkpoint to resume from") }
         }
         let configPath = config ?? checkpoint!.appendingPathComponent(RunCheckpoint.configFileName).path
         var overrides = self.overrides
@@ -56,6 +74,25 @@ struct Train: ParsableCommand {
             ?? URL(fileURLWithPath: runConfig.checkpointDirectory).appendingPathComponent(Self.timestampedName())
         let run = try TrainingRun(config: runConfig, runDirectory: runDirectory, resume: checkpoint)
         FileHandle.standardError.write(Data("run directory: \(runDirectory.path) (\(run.trainer.workerCount) workers, \(run.trainer.microBatchCount) micro-batches, \(run.trainer.network.table.parameterCount) parameters)\n".utf8))
-        try run.run(progress: ProgressReporter())
+        // SIGINT and SIGTERM finish the current step and write a checkpoint before exiting.
+        let stop = StopRequest()
+        let sources = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                FileHandle.standardError.write(Data("\nstopping after this step (signal \(number))…\n".utf8))
+                stop.request()
+            }
+            source.resume()
+            return source
+        }
+        defer { sources.forEach { $0.cancel() } }
+        do {
+            try run.run(progress: ProgressReporter(), stop: stop)
+        } catch let error as TrainingError {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            if case .interrupted = error { throw ExitCode(130) }
+            throw ExitCode.failure
+        }
     }
 }

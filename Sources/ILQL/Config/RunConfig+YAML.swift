@@ -31,6 +31,7 @@ extension RunConfig {
                 ("total_steps", scalar(t.totalSteps)), ("eval_interval", scalar(evalInterval)),
                 ("checkpoint_interval", scalar(checkpointInterval)), ("checkpoint_dir", scalar(checkpointDirectory)),
                 ("seed", scalar(t.seed)), ("max_grad_norm", optional(t.maxGradNorm)),
+                ("keep_checkpoints", optional(keepCheckpoints)), ("on_nonfinite", scalar(t.onNonFinite.rawValue)),
             ])),
             ("model", mapping([
                 ("model_path", optional(modelPath)), ("n_layer", scalar(t.model.layerCount)),

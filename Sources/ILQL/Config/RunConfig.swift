@@ -17,6 +17,8 @@ public struct RunConfig: Equatable, Sendable {
     public var checkpointInterval = 1000
     /// Directory of the run when `--run-dir` is not given (trlx's `checkpoint_dir`).
     public var checkpointDirectory = "ckpts"
+    /// How many checkpoints to keep (the newest); nil keeps all.
+    public var keepCheckpoints: Int?
     /// A local Hugging Face GPT-2 directory to start the trunk from (`model.model_path`).
     public var modelPath: String?
     /// Tokenizer: a saved tokenizer directory (`tokenizer.tokenizer_path`), else `alphabet`
@@ -92,6 +94,16 @@ public struct RunConfig: Equatable, Sendable {
             config.trainer.seed = UInt64(seed)
         }
         config.trainer.maxGradNorm = try train.double("max_grad_norm").map { Float($0) }
+        config.keepCheckpoints = try train.int("keep_checkpoints")
+        if let keep = config.keepCheckpoints, keep < 1 {
+            throw train.error("keep_checkpoints", "must be at least 1, or null to keep all (got \(keep))")
+        }
+        if let policy = try train.string("on_nonfinite") {
+            guard let parsed = NonFinitePolicy(rawValue: policy) else {
+                throw train.error("on_nonfinite", "must be stop or skip (got \"\(policy)\")")
+            }
+            config.trainer.onNonFinite = parsed
+        }
         guard config.evalInterval >= 1 else { throw train.error("eval_interval", "must be at least 1 (got \(config.evalInterval))") }
         guard config.checkpointInterval >= 1 else {
             throw train.error("checkpoint_interval", "must be at least 1 (got \(config.checkpointInterval))")

@@ -23,12 +23,19 @@ public struct OfflineDataset: Sendable {
         var elements: [ILQLElement] = []
         elements.reserveCapacity(samples.count)
         for (index, sample) in samples.enumerated() {
-            let phrases = try sample.tokenizedPhrases(with: tokenizer)
+            // Errors name the file and line the sample came from, or its position in memory.
+            func failure(_ message: String) -> DataError {
+                if let origin = sample.origin { return DataError(file: origin.file, line: origin.line, field: "sample", message) }
+                return DataError(file: source, line: nil, field: "sample", "sample \(index + 1) " + message)
+            }
+            let phrases: [[Int32]]
+            do { phrases = try sample.tokenizedPhrases(with: tokenizer) } catch {
+                throw failure("cannot be tokenised: \(error)")
+            }
             let truncated = ILQLElementBuilder.truncatedPhrases(phrases, eos: tokenizer.eosTokenID, bos: bos, maxLength: maxLength)
             let element = ILQLElementBuilder.element(phrases: truncated, standardizedReward: standardized[index])
             guard element.actionCount > 0 else {
-                throw DataError(file: source, line: nil, field: "sample",
-                                "sample \(index + 1) has no output token left after tokenisation and truncation to seq_length \(maxLength); shorten its prompt or raise seq_length")
+                throw failure("has no output token left after tokenisation and truncation to seq_length \(maxLength); shorten its prompt or raise seq_length")
             }
             elements.append(element)
         }

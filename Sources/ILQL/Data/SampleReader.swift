@@ -18,6 +18,13 @@ public struct OfflineSample: Equatable, Sendable {
     public var promptIsBOS: Bool
     /// The sample's return, before the dataset-wide standardisation of ILQL.md §1.5.
     public var reward: Double
+    /// Where the sample came from, for error messages: the file and 1-based line it was read
+    /// from (nil for samples made in memory). Not part of equality.
+    public var origin: (file: String, line: Int)?
+
+    public static func == (a: OfflineSample, b: OfflineSample) -> Bool {
+        a.phrases == b.phrases && a.promptIsBOS == b.promptIsBOS && a.reward == b.reward
+    }
 
     /// A dialogue sample (trlx's list form).
     /// - Precondition: `phrases.count` is even and at least 2.
@@ -191,6 +198,7 @@ private func parseSampleLine(_ line: String, source: String, lineNumber: Int) th
         throw failure("reward", "is \(reward), which is not a finite number; rewards must be finite")
     }
     parsed.reward = reward
+    parsed.origin = (source, lineNumber)
     return parsed
 }
 

@@ -29,8 +29,13 @@ public final class MetricsLog {
 
     deinit { try? handle.close() }
 
-    /// Appends one record (keys sorted, so lines diff cleanly).
+    /// Appends one record (keys sorted, so lines diff cleanly). JSON has no NaN or infinity:
+    /// such values are written as null (a skipped step's record says which terms they were).
     public func append(_ record: [String: Any]) throws {
+        let record = record.mapValues { value -> Any in
+            if let number = value as? Double, !number.isFinite { return NSNull() }
+            return value
+        }
         var data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes])
         data.append(0x0A)
         try handle.write(contentsOf: data)

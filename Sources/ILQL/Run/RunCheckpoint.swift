@@ -104,6 +104,19 @@ public enum RunCheckpoint {
         trainer.dataOrder = state.dataOrder
     }
 
+    /// The most recently written complete checkpoint of any run directory directly under `root`.
+    public static func newestAcrossRuns(in root: URL) -> URL? {
+        let manager = FileManager.default
+        let runs = ((try? manager.contentsOfDirectory(atPath: root.path)) ?? []).map { root.appendingPathComponent($0) }
+        return runs.compactMap { newest(in: $0) }.max { a, b in
+            func written(_ checkpoint: URL) -> Date {
+                let attributes = try? manager.attributesOfItem(atPath: checkpoint.appendingPathComponent(stateFileName).path)
+                return attributes?[.modificationDate] as? Date ?? .distantPast
+            }
+            return written(a) < written(b)
+        }
+    }
+
     /// The complete checkpoint with the most steps inside `runDirectory/checkpoints` (or
     /// `runDirectory` itself if it is a checkpoint), ignoring partial directories.
     public static func newest(in runDirectory: URL) -> URL? {

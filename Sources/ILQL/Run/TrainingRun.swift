@@ -92,27 +92,41 @@ public final class TrainingRun {
     }
 
     /// Trains to the end, evaluating and checkpointing on schedule; `onStep` sees every step.
+    ///
+    /// When `stop` is raised (SIGINT/SIGTERM in `ilql train`), the current step finishes, a
+    /// checkpoint is written and `TrainingError.interrupted` is thrown. A non-finite loss or
+    /// gradient stops the run with a checkpoint of the last good state
+    /// (`train.on_nonfinite: stop`), or skips the batch (`skip`).
     @discardableResult
-    public func run(progress: ProgressReporter? = nil, onStep: (StepReport) -> Void = { _ in }) throws -> [String: Double] {
+    public func run(progress: ProgressReporter? = nil, stop: StopRequest? = nil,
+                    onStep: (StepReport) -> Void = { _ in }) throws -> [String: Double] {
         let total = trainer.totalSteps
         progress?.start(total: total, from: trainer.step)
         if trainer.step == 0 { try evaluate() }
         while trainer.step < total {
             let report = trainer.trainStep()
-            guard report.loss.isFinite else {
-                throw TrainingError.nonFiniteLoss(step: report.step, statistics: report.statistics)
+            if !report.nonFinite.isEmpty, config.trainer.onNonFinite == .stop {
+                let written = try checkpoint()
+                throw TrainingError.nonFinite(step: report.step, terms: report.nonFinite, checkpoint: written)
             }
             var record: [String: Any] = report.statistics
             record["step"] = report.step
             record["epoch"] = report.epoch
             record["tokens_per_second"] = report.tokensPerSecond
             record["time/step"] = report.seconds
+            record["memory/rss_mb"] = ResidentMemory.megabytes()
+            if !report.nonFinite.isEmpty { record["skipped"] = report.nonFinite }
+            if trainer.skippedSteps > 0 { record["skipped_steps"] = trainer.skippedSteps }
             try log.append(record)
             onStep(report)
             progress?.step(report, total: total)
             let step = trainer.step
             if step % config.evalInterval == 0 || step == total { try evaluate() }
-            if step % config.checkpointInterval == 0 || step == total { try checkpoint() }
+            let stopping = stop?.isRequested == true && step < total
+            if step % config.checkpointInterval == 0 || step == total || stopping {
+                let written = try checkpoint()
+                if stopping { throw TrainingError.interrupted(step: step, checkpoint: written) }
+            }
         }
         progress?.finish(evaluations: evaluations)
         return lastEvaluation
@@ -132,25 +146,66 @@ public final class TrainingRun {
         evaluations.append((trainer.step, metrics))
     }
 
-    /// Writes the checkpoint of the current step into `checkpoints/step_NNNNNN`.
-    public func checkpoint() throws {
-        let directory = runDirectory.appendingPathComponent("checkpoints")
-            .appendingPathComponent(RunCheckpoint.name(step: trainer.step))
+    /// Where the checkpoint of `step` goes.
+    public func checkpointDirectory(step: Int) -> URL {
+        runDirectory.appendingPathComponent("checkpoints").appendingPathComponent(RunCheckpoint.name(step: step))
+    }
+
+    /// Writes the checkpoint of the current step into `checkpoints/step_NNNNNN`, then removes
+    /// the oldest ones beyond `train.keep_checkpoints`.
+    @discardableResult
+    public func checkpoint() throws -> URL {
+        let directory = checkpointDirectory(step: trainer.step)
         try RunCheckpoint.write(trainer: trainer, config: config, tokenizer: tokenizer, to: directory)
+        if let keep = config.keepCheckpoints {
+            let parent = directory.deletingLastPathComponent()
+            let complete = ((try? FileManager.default.contentsOfDirectory(atPath: parent.path)) ?? [])
+                .filter { $0.hasPrefix("step_") && !$0.contains(".") }.sorted()
+            for old in complete.dropLast(keep) { try FileManager.default.removeItem(at: parent.appendingPathComponent(old)) }
+        }
+        return directory
     }
 }
 
-/// A run that cannot go on.
+/// A flag another thread (a signal handler) raises to ask a run to stop after its current step.
+public final class StopRequest: @unchecked Sendable {
+    private let lock = NSLock()
+    private var requested = false
+
+    /// A lowered flag.
+    public init() {}
+
+    /// Asks the run to stop.
+    public func request() { lock.withLock { requested = true } }
+
+    /// Whether a stop was asked for.
+    public var isRequested: Bool { lock.withLock { requested } }
+}
+
+/// The process's resident memory, read from /proc (0 where it cannot be read).
+public enum ResidentMemory {
+    /// Resident set size in MiB.
+    public static func megabytes() -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Double(fields[1]) else { return 0 }
+        return pages * Double(sysconf(Int32(_SC_PAGESIZE))) / 1_048_576
+    }
+}
+
+/// Why a run stopped before its end.
 public enum TrainingError: Error, CustomStringConvertible {
-    /// The loss became NaN or infinite.
-    case nonFiniteLoss(step: Int, statistics: [String: Double])
+    /// The loss or gradient of a step's batch was NaN or infinite; the last good state was saved.
+    case nonFinite(step: Int, terms: [String], checkpoint: URL)
+    /// SIGINT or SIGTERM arrived; the run stopped after a step and saved it.
+    case interrupted(step: Int, checkpoint: URL)
 
     public var description: String {
         switch self {
-        case let .nonFiniteLoss(step, statistics):
-            let terms = ["losses/loss_q", "losses/loss_v", "losses/loss_cql", "losses/loss_awac"]
-                .filter { !(statistics[$0]?.isFinite ?? true) }
-            return "the loss became non-finite at step \(step) (in \(terms.joined(separator: ", "))); lower the learning rate or check the rewards"
+        case let .nonFinite(step, terms, checkpoint):
+            return "step \(step) produced a non-finite \(terms.joined(separator: ", ")); the last good state (step \(step - 1)) is saved in \(checkpoint.path). Lower the learning rate, set train.max_grad_norm, or set train.on_nonfinite: skip"
+        case let .interrupted(step, checkpoint):
+            return "interrupted after step \(step); checkpoint written to \(checkpoint.path) (continue with --resume \(checkpoint.deletingLastPathComponent().deletingLastPathComponent().path))"
         }
     }
 }

@@ -136,14 +136,42 @@ public final class ILQLTrainer {
         return last
     }
 
+    /// Steps whose batch was skipped because its loss or gradient was not finite
+    /// (`onNonFinite: .skip`).
+    public private(set) var skippedSteps = 0
+
     /// One optimizer step on the next batch.
+    ///
+    /// When the batch's loss or gradient is not finite, nothing is updated: with
+    /// `onNonFinite: .stop` the step is not taken at all (the data order is rewound, so the
+    /// trainer still holds the last good state and `step` is unchanged) and the report lists the
+    /// faulty terms; with `.skip` the batch is dropped, the step counted and `skippedSteps` raised.
     public func trainStep() -> StepReport {
         let start = DispatchTime.now().uptimeNanoseconds
+        let orderBefore = dataOrder
         let indices = dataOrder.nextBatch(size: config.batchSize)
         let gradients = computeGradients(sampleIndices: indices)
         let computed = DispatchTime.now().uptimeNanoseconds
 
         let learningRate = config.scheduler.learningRate(base: config.optimizer.learningRate, step: step)
+        var statistics = gradients.output.statistics(config.method, normalizer: Double(gradients.normalizer))
+        statistics["learning_rate"] = learningRate
+        let faults = ["losses/loss_q", "losses/loss_v", "losses/loss_cql", "losses/loss_awac"]
+            .filter { !(statistics[$0]?.isFinite ?? false) }
+            + (gradients.finite ? [] : ["gradient"])
+        guard faults.isEmpty else {
+            if config.onNonFinite == .stop {
+                dataOrder = orderBefore
+            } else {
+                step += 1
+                skippedSteps += 1
+            }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            return StepReport(
+                step: config.onNonFinite == .stop ? step + 1 : step, epoch: dataOrder.epoch, learningRate: learningRate,
+                statistics: statistics, tokens: gradients.tokens, seconds: seconds, computeSeconds: seconds,
+                reduceSeconds: 0, syncSeconds: 0, idleSeconds: [], syncedTargets: false, nonFinite: faults)
+        }
         step += 1
         reduceAndUpdate(gradients.buffers, learningRate: learningRate)
         let reduced = DispatchTime.now().uptimeNanoseconds
@@ -152,8 +180,6 @@ public final class ILQLTrainer {
         let end = DispatchTime.now().uptimeNanoseconds
 
         let slowest = workers.prefix(gradients.buffers.count).map(\.computeSeconds).max() ?? 0
-        var statistics = gradients.output.statistics(config.method, normalizer: Double(gradients.normalizer))
-        statistics["learning_rate"] = learningRate
         return StepReport(
             step: step, epoch: dataOrder.epoch, learningRate: learningRate, statistics: statistics,
             tokens: gradients.tokens, seconds: Double(end - start) / 1e9,
@@ -164,7 +190,8 @@ public final class ILQLTrainer {
 
     /// The gradient of the batch made of `sampleIndices`, left in per-worker buffers (not yet
     /// summed), with the batch's loss output, normaliser and token count.
-    func computeGradients(sampleIndices: [Int]) -> (buffers: [UnsafeMutablePointer<Float>], output: ILQLLossOutput, normalizer: Int, tokens: Int) {
+    func computeGradients(sampleIndices: [Int]) -> (buffers: [UnsafeMutablePointer<Float>], output: ILQLLossOutput,
+                                                    normalizer: Int, tokens: Int, finite: Bool) {
         let elements = sampleIndices.map { dataset.elements[$0] }
         let plan = MicroBatchPlan(lengths: elements.map(\.inputIDs.count), microBatchCount: microBatchCount,
                                   workers: workerCount)
@@ -190,13 +217,15 @@ public final class ILQLTrainer {
                 state.stack.push(leaf)
             }
             state.result = state.stack.result()
+            state.finite = allFinite(state.result!)
             state.computeSeconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         }
         // Statistics merged in micro-batch order, whatever the worker count.
         var output = ILQLLossOutput(qHeadCount: config.method.qHeadCount)
         for j in 0..<batches.count { output.merge(outputs[j]) }
         let buffers = workers.prefix(plan.runs.count).map { $0.result!.pointer }
-        return (buffers, output, normalizer, tokens)
+        let finite = workers.prefix(plan.runs.count).allSatisfy(\.finite)
+        return (buffers, output, normalizer, tokens, finite)
     }
 
     /// Sums the workers' gradients into the first buffer and applies AdamW, chunk by chunk.
@@ -242,11 +271,21 @@ public final class ILQLTrainer {
     }
 }
 
+/// Whether every element is finite: an OR over the exponent fields, which vectorises (a
+/// floating-point sum would not, and would hide nothing less).
+func allFinite(_ buffer: FloatBuffer) -> Bool {
+    let bits = UnsafeRawPointer(buffer.pointer).assumingMemoryBound(to: UInt32.self)
+    var infiniteOrNaN: UInt32 = 0
+    for i in 0..<buffer.count { infiniteOrNaN |= (bits[i] & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0 }
+    return infiniteOrNaN == 0
+}
+
 /// One worker's long-lived state; only that worker touches it during a step.
 final class WorkerState: @unchecked Sendable {
     var workspace: ILQLWorkspace?
     let stack: GradientStack
     var result: FloatBuffer?
+    var finite = true
     var computeSeconds = 0.0
     // Views of each gradient buffer, built once per buffer (they hold arrays of pointers).
     private var viewCache: [UnsafeMutablePointer<Float>: ILQLTensors] = [:]

@@ -22,6 +22,9 @@ public struct StepReport: Sendable {
     public var idleSeconds: [Double]
     /// Whether the target heads were synced after this step.
     public var syncedTargets: Bool
+    /// The loss terms (`losses/loss_q`, …) or `gradient` that were not finite; when not empty,
+    /// no update was made.
+    public var nonFinite: [String] = []
 
     /// `tokens / seconds`.
     public var tokensPerSecond: Double { Double(tokens) / seconds }

@@ -56,6 +56,14 @@ public struct ParallelConfig: Codable, Equatable, Sendable {
     public init() {}
 }
 
+/// What to do when a batch gives a non-finite loss or gradient.
+public enum NonFinitePolicy: String, Codable, Equatable, Sendable {
+    /// Stop the run (after writing a checkpoint of the last good state).
+    case stop
+    /// Drop the batch and go on, counting the skip.
+    case skip
+}
+
 /// Everything a training run needs besides its data.
 public struct TrainerConfig: Equatable, Sendable {
     /// Shape of the trunk.
@@ -80,6 +88,8 @@ public struct TrainerConfig: Equatable, Sendable {
     public var seed: UInt64 = 1000
     /// Clip the global gradient norm to this (nil: no clipping, trlx's default).
     public var maxGradNorm: Float?
+    /// What a batch whose loss or gradient is not finite does.
+    public var onNonFinite: NonFinitePolicy = .stop
 
     /// A config for a trunk of shape `model`, with trlx's defaults elsewhere.
     public init(model: GPT2Config) {
