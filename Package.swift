@@ -16,6 +16,10 @@ let numericSwiftSettings: [SwiftSetting] = [
     .unsafeFlags(["-enforce-exclusivity=unchecked"]),
 ]
 
+/// Fuzz targets: with `-DFUZZING -sanitize=fuzzer,address` their `@main` hands control to
+/// libFuzzer; otherwise it replays the files it is given through the target.
+let fuzzSwiftSettings: [SwiftSetting] = []
+
 let package = Package(
     name: "ILQL",
     platforms: [.macOS(.v13)],
@@ -78,6 +82,18 @@ let package = Package(
         /// Training from Swift code with in-memory samples, a metric closure and a step callback.
         .executableTarget(
             name: "RandomWalksExample", dependencies: ["ILQL"], path: "Examples/RandomWalksLibrary"),
+
+        // MARK: - Fuzz targets (libFuzzer with tools/fuzz.sh; a plain build makes corpus replayers)
+        .target(name: "CFuzzerDriver", path: "Fuzz/CFuzzerDriver"),
+        .executableTarget(
+            name: "FuzzSafetensors", dependencies: ["ILQL", "CFuzzerDriver"], path: "Fuzz/FuzzSafetensors",
+            swiftSettings: fuzzSwiftSettings),
+        .executableTarget(
+            name: "FuzzSamples", dependencies: ["ILQL", "CFuzzerDriver"], path: "Fuzz/FuzzSamples",
+            swiftSettings: fuzzSwiftSettings),
+        .executableTarget(
+            name: "FuzzConfig", dependencies: ["ILQL", "CFuzzerDriver"], path: "Fuzz/FuzzConfig",
+            swiftSettings: fuzzSwiftSettings),
 
         // MARK: - Unit test bundles
         /// Naive double-precision references, finite differences and fixture loading shared by the tests.

@@ -1,0 +1,2 @@
+// Header-only shim: see include/CFuzzerDriver.h.
+#include "CFuzzerDriver.h"
