@@ -66,9 +66,10 @@ public enum ReLU {
 /// extremes: for x = -300 the result is a tiny negative number instead of a catastrophic
 /// `1 + (-1)` cancellation.
 public enum GELU {
+    // Computed properties, not `static let`s, so loops using them vectorise (see FastMath).
     /// `2 √(2/π)`.
-    @usableFromInline static let twiceScale: Float = 1.5957691216057308
-    @usableFromInline static let cubic: Float = 0.044715
+    @inlinable static var twiceScale: Float { 1.5957691216057308 }
+    @inlinable static var cubic: Float { 0.044715 }
 
     /// out and x have `count` elements; `out` may alias `x`.
     public static func forward(out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, count: Int) {

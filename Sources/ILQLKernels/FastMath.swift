@@ -5,10 +5,12 @@
 /// become selects, and integer bit tricks, so loops over them vectorise. Their accuracy against
 /// libm is tested in `FastMathTests`.
 public enum FastMath {
+    // Limits as computed properties returning literals: a `static let` is a lazily initialised
+    // global whose accessor call inside a loop keeps LLVM from vectorising it.
     /// Below this, `exp` underflows to (nearly) zero in Float; results are flushed to exactly 0.
-    @usableFromInline static let expLowerLimit: Float = -87.0
+    @inlinable static var expLowerLimit: Float { -87.0 }
     /// Above this, the result would need exponent 128; clamping keeps `2^k` a normal Float.
-    @usableFromInline static let expUpperLimit: Float = 88.0
+    @inlinable static var expUpperLimit: Float { 88.0 }
 
     /// `e^x` with a relative error of a few units in the last place for x in [-87, 88].
     ///
