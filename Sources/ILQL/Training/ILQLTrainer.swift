@@ -78,8 +78,11 @@ public final class ILQLTrainer {
         var targetChunks: [(Range<Int>, Int)] = []
         for (row, (spec, offset)) in zip(table.specs, table.offsets).enumerated() {
             for piece in AllReduce.chunks(count: spec.count, size: Self.chunkSize) {
-                chunks.append((offset + piece.lowerBound)..<(offset + piece.upperBound))
-                chunkRows.append(row)
+                // Target heads get no gradient and no AdamW step: the all-reduce skips them.
+                if spec.trainable {
+                    chunks.append((offset + piece.lowerBound)..<(offset + piece.upperBound))
+                    chunkRows.append(row)
+                }
                 if case let .copy(of: source) = spec.initialization {
                     targetChunks.append(((offset + piece.lowerBound)..<(offset + piece.upperBound),
                                          table.offset(ofKey: source) + piece.lowerBound))
