@@ -94,6 +94,22 @@ final class CommandLineReliabilityTests: CommandLineTestCase {
         assertFails(try generate(), "transformer.ln_f.bias")
     }
 
+    func testSampleWithNoActionLeftNamesTheLine() throws {
+        var lines = try String(contentsOf: directory.appendingPathComponent("data/train.jsonl"), encoding: .utf8)
+            .split(separator: "\n").map(String.init)
+        lines[8] = #"{"sample": ["bcdefghijklmn", "a"], "reward": 0.5}"#  // the prompt alone fills seq_length
+        try write(lines.joined(separator: "\n") + "\n", to: "data/train.jsonl")
+        assertFails(try ilql("train", "tiny.yml"), "data/train.jsonl:9: sample: has no output token left")
+    }
+
+    func testNonFiniteRewardNamesTheLine() throws {
+        var lines = try String(contentsOf: directory.appendingPathComponent("data/train.jsonl"), encoding: .utf8)
+            .split(separator: "\n").map(String.init)
+        lines[1] = #"{"sample": ["b", "cd"], "reward": NaN}"#
+        try write(lines.joined(separator: "\n") + "\n", to: "data/train.jsonl")
+        assertFails(try ilql("train", "tiny.yml"), "data/train.jsonl:2: reward")
+    }
+
     func testCharacterOutsideTheAlphabetInDataNamesTheLine() throws {
         var lines = try String(contentsOf: directory.appendingPathComponent("data/train.jsonl"), encoding: .utf8)
             .split(separator: "\n").map(String.init)
