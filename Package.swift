@@ -25,10 +25,6 @@ let numericSwiftSettings: [SwiftSetting] = [
     .unsafeFlags(["-enforce-exclusivity=unchecked"]),
 ]
 
-/// Fuzz targets: with `-DFUZZING -sanitize=fuzzer,address` their `@main` hands control to
-/// libFuzzer; otherwise it replays the files it is given through the target.
-let fuzzSwiftSettings: [SwiftSetting] = []
-
 let package = Package(
     name: "ILQL",
     platforms: [.macOS(.v13)],
@@ -94,15 +90,13 @@ let package = Package(
 
         // MARK: - Fuzz targets (libFuzzer with tools/fuzz.sh; a plain build makes corpus replayers)
         .target(name: "CFuzzerDriver", path: "Fuzz/CFuzzerDriver"),
+        .target(name: "FuzzDriver", dependencies: ["CFuzzerDriver"], path: "Fuzz/FuzzDriver"),
         .executableTarget(
-            name: "FuzzSafetensors", dependencies: ["ILQL", "CFuzzerDriver"], path: "Fuzz/FuzzSafetensors",
-            swiftSettings: fuzzSwiftSettings),
+            name: "FuzzSafetensors", dependencies: ["ILQL", "FuzzDriver"], path: "Fuzz/FuzzSafetensors"),
         .executableTarget(
-            name: "FuzzSamples", dependencies: ["ILQL", "CFuzzerDriver"], path: "Fuzz/FuzzSamples",
-            swiftSettings: fuzzSwiftSettings),
+            name: "FuzzSamples", dependencies: ["ILQL", "FuzzDriver"], path: "Fuzz/FuzzSamples"),
         .executableTarget(
-            name: "FuzzConfig", dependencies: ["ILQL", "CFuzzerDriver"], path: "Fuzz/FuzzConfig",
-            swiftSettings: fuzzSwiftSettings),
+            name: "FuzzConfig", dependencies: ["ILQL", "FuzzDriver"], path: "Fuzz/FuzzConfig"),
 
         // MARK: - Unit test bundles
         /// Naive double-precision references, finite differences and fixture loading shared by the tests.

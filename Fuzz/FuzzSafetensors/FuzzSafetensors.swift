@@ -1,7 +1,6 @@
 // libFuzzer target: the safetensors reader must turn any bytes into a file or a SafetensorsError,
-// never a crash or an out-of-bounds read. Build and run with tools/fuzz.sh; a normal build makes
-// a replayer that runs the target over the files given on its command line.
-import CFuzzerDriver
+// never a crash or an out-of-bounds read. Build and run with tools/fuzz.sh (see FuzzDriver).
+import FuzzDriver
 import Foundation
 import ILQL
 
@@ -25,29 +24,7 @@ func fuzzOne(_ bytes: [UInt8]) {
     }
 }
 
-#if FUZZING
-/// The function libFuzzer calls with each input.
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    fuzzOne(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
-    return 0
-}
-#endif
-
 @main
 struct Fuzz {
-    static func main() throws {
-        #if FUZZING
-        // libFuzzer drives: SwiftPM gives every executable its own main, so the fuzzer is
-        // entered through LLVMFuzzerRunDriver instead of libFuzzer's main.
-        var argc = CommandLine.argc
-        var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-        exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzerTestOneInput))
-        #else
-        // Replays the files named on the command line (a corpus) through the target.
-        for path in CommandLine.arguments.dropFirst() {
-            fuzzOne([UInt8](try Data(contentsOf: URL(fileURLWithPath: path))))
-        }
-        #endif
-    }
+    static func main() throws { try runFuzzTarget(fuzzOne) }
 }

@@ -1,6 +1,6 @@
 // libFuzzer target: the JSONL sample reader and the dataset builder must turn any text into
-// samples or a DataError naming the line, never a crash. See FuzzSafetensors for how it is built.
-import CFuzzerDriver
+// samples or a DataError naming the line, never a crash. Run with tools/fuzz.sh (see FuzzDriver).
+import FuzzDriver
 import Foundation
 import ILQL
 
@@ -12,29 +12,7 @@ func fuzzOne(_ bytes: [UInt8]) {
     _ = try? OfflineDataset(samples: samples, tokenizer: try! ByteTokenizer(), maxLength: 64, source: "fuzz.jsonl")
 }
 
-#if FUZZING
-/// The function libFuzzer calls with each input.
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    fuzzOne(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
-    return 0
-}
-#endif
-
 @main
 struct Fuzz {
-    static func main() throws {
-        #if FUZZING
-        // libFuzzer drives: SwiftPM gives every executable its own main, so the fuzzer is
-        // entered through LLVMFuzzerRunDriver instead of libFuzzer's main.
-        var argc = CommandLine.argc
-        var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-        exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzerTestOneInput))
-        #else
-        // Replays the files named on the command line (a corpus) through the target.
-        for path in CommandLine.arguments.dropFirst() {
-            fuzzOne([UInt8](try Data(contentsOf: URL(fileURLWithPath: path))))
-        }
-        #endif
-    }
+    static func main() throws { try runFuzzTarget(fuzzOne) }
 }
