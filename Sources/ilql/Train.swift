@@ -14,17 +14,19 @@ struct Train: ParsableCommand {
 
     @Argument(help: "The YAML config (optional with --resume: the checkpoint's config.yml is used).")
     var config: String?
-    @Option(help: "Worker threads (default: parallel.workers, else one per core).")
+    @Option(help: ArgumentHelp("Worker threads (default: parallel.workers, else one per core).", valueName: "n"))
     var workers: Int?
     @Option(name: .customLong("set"), parsing: .singleValue,
-            help: "Override a config value, e.g. --set method.tau=0.8 (repeatable).")
+            help: ArgumentHelp("Override a config value, e.g. --set method.tau=0.8 (repeatable).",
+                               valueName: "key.path=value"))
     var overrides: [String] = []
-    @Option(help: "Directory for logs and checkpoints (default: a new run-<time> directory under train.checkpoint_dir).")
+    @Option(help: ArgumentHelp("Directory for logs and checkpoints (default: a new run-<time> directory under train.checkpoint_dir).",
+                               valueName: "dir"))
     var runDir: String?
-    @Option(help: """
+    @Option(help: ArgumentHelp("""
         Continue from a checkpoint directory, or from the newest checkpoint of a run directory; \
         without a value, from the newest complete checkpoint of any run under --run-dir or train.checkpoint_dir.
-        """)
+        """, valueName: "dir"))
     var resume: String?
 
     /// The value `--resume` takes when given without a directory.
