@@ -4,12 +4,22 @@
 /// occupies columns `h·headSize ..< (h+1)·headSize` of the q block. Each (sequence, head) pair is
 /// three sgemm calls with strided operands, so no transposed copies are made.
 public enum Attention {
+    /// Sequences up to this length use plain loops instead of sgemm: for T = 11 (randomwalks) a
+    /// (sequence, head) pair is a 11×11×12 product, far below the size where sgemm's call and
+    /// packing overhead pays off, and a step would make thousands of such calls.
+    @inlinable public static var directLengthLimit: Int { 32 }
+
     /// out is (batch, length, features); probabilities is (batch, heads, length, length) and keeps
     /// the softmax for the backward pass (entries above the diagonal are 0).
     public static func forward(
         out: UnsafeMutablePointer<Float>, probabilities: UnsafeMutablePointer<Float>,
         qkv: UnsafePointer<Float>, batch: Int, length: Int, features: Int, heads: Int
     ) {
+        if length <= directLengthLimit {
+            forwardDirect(out: out, probabilities: probabilities, qkv: qkv, batch: batch, length: length,
+                          features: features, heads: heads)
+            return
+        }
         let headSize = features / heads
         let stride = 3 * features
         let scale = 1 / Float(headSize).squareRoot()
@@ -41,6 +51,11 @@ public enum Attention {
         dOut: UnsafePointer<Float>, qkv: UnsafePointer<Float>, probabilities: UnsafePointer<Float>,
         batch: Int, length: Int, features: Int, heads: Int
     ) {
+        if length <= directLengthLimit {
+            backwardDirect(dQkv: dQkv, scratch: scratch, dOut: dOut, qkv: qkv, probabilities: probabilities,
+                           batch: batch, length: length, features: features, heads: heads)
+            return
+        }
         let headSize = features / heads
         let stride = 3 * features
         let scale = 1 / Float(headSize).squareRoot()
@@ -93,6 +108,78 @@ public enum Attention {
                 let v = values + j * features + h * headSize
                 let weight = scores[j]
                 for c in 0..<headSize { o[c] += weight * v[c] }
+            }
+        }
+    }
+
+    /// `forward` for short sequences: the same products as loops over the visible positions only.
+    static func forwardDirect(
+        out: UnsafeMutablePointer<Float>, probabilities: UnsafeMutablePointer<Float>,
+        qkv: UnsafePointer<Float>, batch: Int, length: Int, features: Int, heads: Int
+    ) {
+        let headSize = features / heads, stride = 3 * features
+        let scale = 1 / Float(headSize).squareRoot()
+        for b in 0..<batch {
+            let sequence = qkv + b * length * stride
+            for h in 0..<heads {
+                let p = probabilities + (b * heads + h) * length * length
+                for i in 0..<length {
+                    let q = sequence + i * stride + h * headSize, row = p + i * length
+                    for j in 0...i {
+                        let k = sequence + j * stride + features + h * headSize
+                        var dot: Float = 0
+                        for c in 0..<headSize { dot += q[c] * k[c] }
+                        row[j] = dot * scale
+                    }
+                    causalSoftmax(row: row, visible: i + 1, length: length)
+                    let o = out + (b * length + i) * features + h * headSize
+                    for c in 0..<headSize { o[c] = 0 }
+                    for j in 0...i {
+                        let v = sequence + j * stride + 2 * features + h * headSize, weight = row[j]
+                        for c in 0..<headSize { o[c] += weight * v[c] }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `backward` for short sequences; `scratch` holds one row of `length` floats.
+    static func backwardDirect(
+        dQkv: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+        dOut: UnsafePointer<Float>, qkv: UnsafePointer<Float>, probabilities: UnsafePointer<Float>,
+        batch: Int, length: Int, features: Int, heads: Int
+    ) {
+        let headSize = features / heads, stride = 3 * features
+        let scale = 1 / Float(headSize).squareRoot()
+        for b in 0..<batch {
+            let sequence = qkv + b * length * stride, dSequence = dQkv + b * length * stride
+            for h in 0..<heads {
+                let p = probabilities + (b * heads + h) * length * length
+                for i in 0..<length {
+                    let d = dOut + (b * length + i) * features + h * headSize, row = p + i * length
+                    // dP[j] = dOut_i · v_j, and dv_j += P_ij · dOut_i.
+                    for j in 0...i {
+                        let v = sequence + j * stride + 2 * features + h * headSize
+                        let dv = dSequence + j * stride + 2 * features + h * headSize
+                        var dot: Float = 0
+                        for c in 0..<headSize { dot += d[c] * v[c] }
+                        scratch[j] = dot
+                        let weight = row[j]
+                        for c in 0..<headSize { dv[c] += weight * d[c] }
+                    }
+                    softmaxBackward(row: scratch, probabilities: row, visible: i + 1, length: i + 1)
+                    // dq_i += dS_i · k / √d and dk_j += dS_ij · q_i / √d.
+                    let q = sequence + i * stride + h * headSize, dq = dSequence + i * stride + h * headSize
+                    for j in 0...i {
+                        let k = sequence + j * stride + features + h * headSize
+                        let dk = dSequence + j * stride + features + h * headSize
+                        let weight = scratch[j] * scale
+                        for c in 0..<headSize {
+                            dq[c] += weight * k[c]
+                            dk[c] += weight * q[c]
+                        }
+                    }
+                }
             }
         }
     }
