@@ -1,3 +1,4 @@
+import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -75,9 +76,11 @@ public struct ILQLNetwork: Sendable {
         let model = GPT2(config: gpt2)
         let buffers = w.buffers
         // The LM head is applied only at action rows (below), not at every position.
+        let started = DispatchTime.now().uptimeNanoseconds
         model.forward(parameters: p.trunk, activations: w.trunk, tokens: batch.inputIDs,
                       batch: batch.batchSize, length: t, computeLogits: false)
 
+        let forwardDone = DispatchTime.now().uptimeNanoseconds
         // Value slots: the states whose V is read, as V (mask ≠ 0) or as V' of an entry.
         var slotCount = 0
         for b in 0..<batch.batchSize {
@@ -182,8 +185,13 @@ public struct ILQLNetwork: Sendable {
         buffers.dHidden.update(repeating: 0, count: rows * d)
         scatterAddRows(into: buffers.dHidden, from: buffers.dActionInputs, rows: w.entryRows, count: n, width: d)
         scatterAddRows(into: buffers.dHidden, from: buffers.dStateInputs, rows: w.slotRows, count: slotCount, width: d)
+        let headsDone = DispatchTime.now().uptimeNanoseconds
         model.backward(parameters: p.trunk, gradients: g.trunk, activations: w.trunk, tokens: batch.inputIDs,
                        batch: batch.batchSize, length: t, dLogits: nil, dHidden: buffers.dHidden)
+        let backwardDone = DispatchTime.now().uptimeNanoseconds
+        w.phaseSeconds.trunkForward += Double(forwardDone - started) / 1e9
+        w.phaseSeconds.headsAndLoss += Double(headsDone - forwardDone) / 1e9
+        w.phaseSeconds.trunkBackward += Double(backwardDone - headsDone) / 1e9
         return output
     }
 

@@ -46,6 +46,19 @@ struct ILQLBuffers {
     }
 }
 
+/// Wall time of the phases of a micro-batch's gradient.
+public struct PhaseSeconds: Sendable, Equatable {
+    /// The trunk's forward pass.
+    public var trunkForward = 0.0
+    /// Gathering rows, the heads forward and backward, the loss, the LM head at action rows.
+    public var headsAndLoss = 0.0
+    /// The trunk's backward pass.
+    public var trunkBackward = 0.0
+
+    /// Zero times.
+    public init() {}
+}
+
 /// One worker's buffers for the ILQL step: the trunk's activation arena plus every gathered row,
 /// head activation and gradient the heads and loss need, sized once for the largest micro-batch.
 /// Nothing is allocated inside a step.
@@ -56,6 +69,8 @@ public final class ILQLWorkspace {
     public let entryCapacity: Int
     /// Largest micro-batch the workspace serves.
     public let maxBatch: Int, maxLength: Int
+    /// Time spent in each phase of `accumulateGradients` since the last reset (for benchmarks).
+    public var phaseSeconds = PhaseSeconds()
 
     let storage: FloatBuffer
     let buffers: ILQLBuffers

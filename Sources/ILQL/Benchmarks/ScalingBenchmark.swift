@@ -12,6 +12,8 @@ public enum ScalingBenchmark {
         public var config: String, workers: Int, microBatches: Int
         public var stepSecondsMedian: Double, tokensPerSecond: Double, parallelEfficiency: Double
         public var computeShare: Double, reduceAndOptimizerShare: Double, syncShare: Double
+        /// Shares of the step in the slowest worker's trunk forward, heads + loss, trunk backward.
+        public var forwardShare: Double, headsAndLossShare: Double, backwardShare: Double
     }
 
     /// Samples of exactly `shape.length` tokens (one prompt token, the rest actions), random ids.
@@ -57,7 +59,10 @@ public enum ScalingBenchmark {
                 tokensPerSecond: tokensPerSecond, parallelEfficiency: tokensPerSecond / (Double(workers) * baseline),
                 computeShare: Timing.median(timed.map { $0.computeSeconds / $0.seconds }),
                 reduceAndOptimizerShare: Timing.median(timed.map { $0.reduceSeconds / $0.seconds }),
-                syncShare: Timing.median(timed.map { $0.syncSeconds / $0.seconds })))
+                syncShare: Timing.median(timed.map { $0.syncSeconds / $0.seconds }),
+                forwardShare: Timing.median(timed.map { $0.phases.trunkForward / $0.seconds }),
+                headsAndLossShare: Timing.median(timed.map { $0.phases.headsAndLoss / $0.seconds }),
+                backwardShare: Timing.median(timed.map { $0.phases.trunkBackward / $0.seconds })))
             progress(String(format: "%@ × %d workers: %.1f ms/step, %.0f tokens/s", shape.name, workers,
                             stepTime * 1e3, tokensPerSecond))
         }
@@ -66,12 +71,13 @@ public enum ScalingBenchmark {
 
     /// The results as a Markdown table.
     public static func table(_ rows: [Row]) -> String {
-        var lines = ["| config | workers | step (median) | tokens/s | parallel efficiency | compute | all-reduce + AdamW | target sync |",
-                     "|---|---|---|---|---|---|---|---|"]
+        var lines = ["| config | workers | step (median) | tokens/s | parallel efficiency | trunk forward | heads + loss | trunk backward | all-reduce + AdamW | target sync |",
+                     "|---|---|---|---|---|---|---|---|---|---|"]
         for row in rows {
-            lines.append(String(format: "| %@ | %d | %.1f ms | %.0f | %.1f%% | %.1f%% | %.2f%% | %.2f%% |", row.config,
-                                row.workers, row.stepSecondsMedian * 1e3, row.tokensPerSecond, 100 * row.parallelEfficiency,
-                                100 * row.computeShare, 100 * row.reduceAndOptimizerShare, 100 * row.syncShare))
+            lines.append(String(format: "| %@ | %d | %.1f ms | %.0f | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.2f%% | %.2f%% |",
+                                row.config, row.workers, row.stepSecondsMedian * 1e3, row.tokensPerSecond,
+                                100 * row.parallelEfficiency, 100 * row.forwardShare, 100 * row.headsAndLossShare,
+                                100 * row.backwardShare, 100 * row.reduceAndOptimizerShare, 100 * row.syncShare))
         }
         return lines.joined(separator: "\n")
     }

@@ -182,13 +182,16 @@ public final class ILQLTrainer {
         if syncs { syncTargets() }
         let end = DispatchTime.now().uptimeNanoseconds
 
-        let slowest = workers.prefix(gradients.buffers.count).map(\.computeSeconds).max() ?? 0
+        let active = workers.prefix(gradients.buffers.count)
+        let slowest = active.map(\.computeSeconds).max() ?? 0
+        let slowestPhases = active.max { $0.computeSeconds < $1.computeSeconds }?.workspace?.phaseSeconds ?? PhaseSeconds()
         return StepReport(
             step: step, epoch: dataOrder.epoch, learningRate: learningRate, statistics: statistics,
             tokens: gradients.tokens, seconds: Double(end - start) / 1e9,
             computeSeconds: Double(computed - start) / 1e9, reduceSeconds: Double(reduced - computed) / 1e9,
             syncSeconds: Double(end - reduced) / 1e9,
-            idleSeconds: workers.map { max(0, slowest - $0.computeSeconds) }, syncedTargets: syncs)
+            idleSeconds: workers.map { max(0, slowest - $0.computeSeconds) }, phases: slowestPhases,
+            syncedTargets: syncs)
     }
 
     /// The gradient of the batch made of `sampleIndices`, left in per-worker buffers (not yet
@@ -211,6 +214,7 @@ public final class ILQLTrainer {
             let state = states[index]
             guard index < plan.runs.count, let workspace = state.workspace else { return }
             let started = DispatchTime.now().uptimeNanoseconds
+            workspace.phaseSeconds = PhaseSeconds()
             state.stack.reset()
             for j in plan.runs[index] {
                 let leaf = state.stack.leaf()

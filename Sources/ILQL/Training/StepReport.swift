@@ -20,6 +20,9 @@ public struct StepReport: Sendable {
     public var syncSeconds: Double
     /// Per worker, time spent waiting for the slowest worker.
     public var idleSeconds: [Double]
+    /// The phases of the slowest worker's computation (trunk forward, heads and loss, trunk
+    /// backward); the rest of its time went to combining its micro-batch gradients.
+    public var phases = PhaseSeconds()
     /// Whether the target heads were synced after this step.
     public var syncedTargets: Bool
     /// The loss terms (`losses/loss_q`, …) or `gradient` that were not finite; when not empty,
