@@ -4,20 +4,6 @@
 import Foundation
 import ILQL
 
-/// Best-of-N rate of a square sgemm large enough to reach the kernel's steady state: the peak
-/// the model's FLOP/s is compared against.
-func measureSgemmPeak(size n: Int = 1024, repeats: Int = 7) -> Double {
-    let a = FloatBuffer(count: n * n), b = FloatBuffer(count: n * n), c = FloatBuffer(count: n * n)
-    for i in 0..<(n * n) { a.pointer[i] = Float(i % 7) * 0.1; b.pointer[i] = Float(i % 5) * 0.1 }
-    var best = Double.infinity
-    for _ in 0..<repeats {
-        best = min(best, Timing.seconds {
-            Gemm.fast(.none, .none, m: n, n: n, k: n, a: a.pointer, lda: n, b: b.pointer, ldb: n, beta: 0, c: c.pointer, ldc: n)
-        })
-    }
-    return 2 * Double(n * n * n) / best
-}
-
 // MARK: - Arguments
 
 var shapeName = "small", iterations = 5, jsonPath: String?
@@ -59,7 +45,7 @@ let losses = FloatBuffer(count: rows), logSumExp = FloatBuffer(count: rows)
 let dLogits = FloatBuffer(count: rows * config.vocabularySize)
 
 print("ModelBenchmark: \(shape.name) (\(config.layerCount) layers, width \(config.width), \(config.headCount) heads, vocab \(config.vocabularySize), B=\(batch), T=\(length)), one thread, OpenBLAS core \(BLAS.coreName)")
-let peak = measureSgemmPeak()
+let peak = Timing.sgemmPeak()
 
 var forwardTimes: [Double] = [], backwardTimes: [Double] = []
 for iteration in 0...iterations {

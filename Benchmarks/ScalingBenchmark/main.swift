@@ -41,6 +41,7 @@ for name in configNames {
     } catch { fail("\(error)") }
 }
 print("\n" + ScalingBenchmark.table(rows))
+print("\n" + ScalingBenchmark.efficiencyTable(rows))
 if let jsonPath {
     struct Results: Codable { var openblasCore: String; var cores: Int; var rows: [ScalingBenchmark.Row] }
     let encoder = JSONEncoder()

@@ -31,6 +31,8 @@ struct Bench: ParsableCommand {
             FileHandle.standardError.write(Data(("  " + $0 + "\n").utf8))
         }
         print(ScalingBenchmark.table(rows))
+        print()
+        print(ScalingBenchmark.efficiencyTable(rows))
         if let json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -41,6 +41,21 @@ public struct ILQLNetwork: Sendable {
                                            qHeadCount: ilql.qHeadCount))
     }
 
+    /// Model FLOPs of one training step (forward and backward) on a batch of `tokens` positions
+    /// holding `actions` action entries and `states` value slots, counted from the shapes: the
+    /// trunk (GPT2.forwardFLOPs without the LM head, ×3 for the backward), the LM head at the
+    /// action rows (×3), the online Q heads and the V head (×3), and the target heads' forward
+    /// (their hidden layer and one output column per action). 2 FLOPs per multiply-add.
+    public func stepFLOPs(sequences: Int, length: Int, actions: Int, states: Int) -> Double {
+        let d = Double(gpt2.width), v = Double(gpt2.vocabularySize), a = Double(actions), s = Double(states)
+        let trunk = 3 * GPT2(config: gpt2).forwardFLOPs(batch: sequences, length: length, includeLogits: false)
+        let lmHead = 3 * 2 * d * v * a
+        let qHeads = Double(ilql.qHeadCount) * 3 * 2 * (d * 2 * d + 2 * d * v) * a
+        let valueHead = 3 * 2 * (d * 2 * d + 2 * d) * s
+        let targetHeads = Double(ilql.qHeadCount) * 2 * (d * 2 * d + 2 * d) * a
+        return trunk + lmHead + qHeads + valueHead + targetHeads
+    }
+
     /// A workspace for micro-batches of up to `maxBatch` × `maxLength`.
     public func makeWorkspace(maxBatch: Int, maxLength: Int) -> ILQLWorkspace {
         ILQLWorkspace(gpt2: gpt2, qHeadCount: ilql.qHeadCount, maxBatch: maxBatch, maxLength: maxLength)

@@ -1,4 +1,5 @@
-import Dispatch
+import Foundation
+import ILQLKernels
 import ILQLModel
 
 /// The benchmark shapes of DESIGN.md §6: model, batch and sequence length.
@@ -36,6 +37,29 @@ public enum Timing {
         let start = DispatchTime.now().uptimeNanoseconds
         body()
         return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
+
+    /// Best-of-`repeats` rate of a square single-threaded sgemm large enough to reach the kernel's
+    /// steady state (1024³ by default): the peak model FLOP/s are compared against.
+    public static func sgemmPeak(size n: Int = 1024, repeats: Int = 7) -> Double {
+        BLAS.useSingleThread()
+        let a = FloatBuffer(count: n * n), b = FloatBuffer(count: n * n), c = FloatBuffer(count: n * n)
+        for i in 0..<(n * n) { a.pointer[i] = Float(i % 7) * 0.1; b.pointer[i] = Float(i % 5) * 0.1 }
+        var best = Double.infinity
+        for _ in 0..<repeats {
+            best = min(best, seconds {
+                Gemm.fast(.none, .none, m: n, n: n, k: n, a: a.pointer, lda: n, b: b.pointer, ldb: n,
+                          beta: 0, c: c.pointer, ldc: n)
+            })
+        }
+        return 2 * Double(n * n * n) / best
+    }
+
+    /// Peak resident memory of this process so far, in bytes (getrusage's maximum RSS).
+    public static func peakResidentBytes() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return usage.ru_maxrss * 1024
     }
 
     /// The median of `values` (which must not be empty).

@@ -14,6 +14,12 @@ public enum ScalingBenchmark {
         public var computeShare: Double, reduceAndOptimizerShare: Double, syncShare: Double
         /// Shares of the step in the slowest worker's trunk forward, heads + loss, trunk backward.
         public var forwardShare: Double, headsAndLossShare: Double, backwardShare: Double
+        /// Model FLOPs of one step (`ILQLNetwork.stepFLOPs`), the rate achieved, and that rate as a
+        /// share of the single-thread sgemm peak (measured in the same run) times the workers.
+        public var modelFLOPsPerStep: Double, achievedFLOPs: Double, sgemmPeakFLOPs: Double, shareOfPeak: Double
+        /// Most resident memory seen during the timed steps, and the bytes of the buffers the
+        /// design requires (parameters, AdamW moments, per-worker workspace and gradients).
+        public var residentBytes: Int, requiredBytes: Int
     }
 
     /// Samples of exactly `shape.length` tokens (one prompt token, the rest actions), random ids.
@@ -36,6 +42,7 @@ public enum ScalingBenchmark {
     public static func run(shape: BenchmarkShape, workerCounts: [Int], steps: Int, microBatches: Int,
                            progress: (String) -> Void = { _ in }) throws -> [Row] {
         let dataset = syntheticDataset(shape, count: 4 * shape.batch)
+        let peak = Timing.sgemmPeak()
         var rows: [Row] = []
         var perWorkerBaseline: Double?
         for workers in workerCounts {
@@ -48,10 +55,16 @@ public enum ScalingBenchmark {
             config.method.stepsForTargetQSync = 1
             let trainer = try ILQLTrainer(config: config, dataset: dataset)
             var reports: [StepReport] = []
-            trainer.train { reports.append($0) }
+            var resident = 0.0
+            trainer.train {
+                reports.append($0)
+                resident = max(resident, ResidentMemory.megabytes())
+            }
             let timed = Array(reports.dropFirst())
             let stepTime = Timing.median(timed.map(\.seconds))
             let tokensPerSecond = Double(timed[0].tokens) / stepTime
+            let flops = trainer.network.stepFLOPs(sequences: shape.batch, length: shape.length,
+                                                  actions: shape.batch * (shape.length - 1), states: shape.batch * shape.length)
             let baseline = perWorkerBaseline ?? tokensPerSecond / Double(workers)
             perWorkerBaseline = baseline
             rows.append(Row(
@@ -62,14 +75,31 @@ public enum ScalingBenchmark {
                 syncShare: Timing.median(timed.map { $0.syncSeconds / $0.seconds }),
                 forwardShare: Timing.median(timed.map { $0.phases.trunkForward / $0.seconds }),
                 headsAndLossShare: Timing.median(timed.map { $0.phases.headsAndLoss / $0.seconds }),
-                backwardShare: Timing.median(timed.map { $0.phases.trunkBackward / $0.seconds })))
+                backwardShare: Timing.median(timed.map { $0.phases.trunkBackward / $0.seconds }),
+                modelFLOPsPerStep: flops, achievedFLOPs: flops / stepTime, sgemmPeakFLOPs: peak,
+                shareOfPeak: flops / stepTime / (peak * Double(trainer.workerCount)),
+                residentBytes: Int(resident * 1_048_576), requiredBytes: trainer.requiredBufferBytes))
             progress(String(format: "%@ × %d workers: %.1f ms/step, %.0f tokens/s", shape.name, workers,
                             stepTime * 1e3, tokensPerSecond))
         }
         return rows
     }
 
-    /// The results as a Markdown table.
+    /// Compute and memory as a Markdown table.
+    public static func efficiencyTable(_ rows: [Row]) -> String {
+        var lines = ["| config | workers | model GFLOP/step | achieved GFLOP/s | sgemm peak × workers | share of peak | resident memory | required buffers | ratio |",
+                     "|---|---|---|---|---|---|---|---|---|"]
+        for row in rows {
+            lines.append(String(format: "| %@ | %d | %.2f | %.1f | %.1f | %.1f%% | %.0f MiB | %.0f MiB | %.2f |",
+                                row.config, row.workers, row.modelFLOPsPerStep / 1e9, row.achievedFLOPs / 1e9,
+                                row.sgemmPeakFLOPs * Double(row.workers) / 1e9, 100 * row.shareOfPeak,
+                                Double(row.residentBytes) / 1_048_576, Double(row.requiredBytes) / 1_048_576,
+                                Double(row.residentBytes) / Double(max(1, row.requiredBytes))))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// Speed and time shares as a Markdown table.
     public static func table(_ rows: [Row]) -> String {
         var lines = ["| config | workers | step (median) | tokens/s | parallel efficiency | trunk forward | heads + loss | trunk backward | all-reduce + AdamW | target sync |",
                      "|---|---|---|---|---|---|---|---|---|---|"]

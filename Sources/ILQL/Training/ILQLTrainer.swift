@@ -116,6 +116,15 @@ public final class ILQLTrainer {
         min(config.totalSteps, config.epochs * dataOrder.batchesPerEpoch(batchSize: config.batchSize))
     }
 
+    /// Bytes of the buffers the design requires: parameters, AdamW's two moments, and per worker
+    /// its workspace and the gradient buffers it has allocated (see `GradientStack`).
+    public var requiredBufferBytes: Int {
+        let floats = MemoryLayout<Float>.stride
+        return 3 * parameters.count * floats + workers.reduce(0) { total, worker in
+            total + (worker.workspace?.byteCount ?? 0) + worker.stack.allocatedBuffers * worker.stack.count * floats
+        }
+    }
+
     /// The logical core each worker last ran on (nil where the system does not say).
     public var workerCores: [Int?] { pool.lastCores }
 
