@@ -7,7 +7,7 @@ import Foundation
 import ILQL
 
 var configNames = ["randomwalks", "small"], workerCounts = [1, 2], steps = 5
-var microBatches: Int?, jsonPath: String?
+var microBatches: Int?, jsonPath: String?, plotPath: String?
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("ScalingBenchmark: \(message)\n".utf8))
@@ -20,8 +20,9 @@ while let argument = arguments.next() {
     case "--steps": steps = Int(arguments.next() ?? "") ?? 0
     case "--micro-batches": microBatches = Int(arguments.next() ?? "")
     case "--json": jsonPath = arguments.next()
+    case "--plot": plotPath = arguments.next()
     case "--help", "-h":
-        print("usage: ScalingBenchmark [--configs randomwalks,small,gpt2-124M] [--workers 1,2] [--steps N] [--micro-batches M] [--json FILE]")
+        print("usage: ScalingBenchmark [--configs randomwalks,small,gpt2-124M] [--workers 1,2] [--steps N] [--micro-batches M] [--json FILE] [--plot FILE.svg]")
         exit(0)
     default: fail("unknown argument \(argument) (try --help)")
     }
@@ -43,13 +44,21 @@ for name in configNames {
 print("\n" + ScalingBenchmark.table(rows))
 print("\n" + ScalingBenchmark.efficiencyTable(rows))
 if let jsonPath {
-    struct Results: Codable { var openblasCore: String; var cores: Int; var rows: [ScalingBenchmark.Row] }
+    struct Results: Codable { var cpu: String; var openblasCore: String; var cores: Int; var rows: [ScalingBenchmark.Row] }
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     encoder.keyEncodingStrategy = .convertToSnakeCase
     do {
-        try encoder.encode(Results(openblasCore: BLAS.coreName, cores: Topology.defaultWorkerCount(), rows: rows))
+        try encoder.encode(Results(cpu: ScalingBenchmark.cpuModel, openblasCore: BLAS.coreName,
+                                   cores: Topology.defaultWorkerCount(), rows: rows))
             .write(to: URL(fileURLWithPath: jsonPath))
     } catch { fail("cannot write \(jsonPath): \(error)") }
     print("wrote \(jsonPath)")
+}
+if let plotPath {
+    let title = "ScalingBenchmark, \(ScalingBenchmark.cpuModel), OpenBLAS \(BLAS.coreName)"
+    do { try Data(ScalingBenchmark.svgPlot(rows, title: title).utf8).write(to: URL(fileURLWithPath: plotPath)) } catch {
+        fail("cannot write \(plotPath): \(error)")
+    }
+    print("wrote \(plotPath)")
 }

@@ -17,16 +17,20 @@ struct Bench: ParsableCommand {
     var microBatches: Int?
     @Option(help: "Also write the results as JSON to this file.")
     var json: String?
+    @Option(help: "Also write an SVG plot of tokens/s and parallel efficiency against workers.")
+    var plot: String?
 
     func run() throws {
         guard let shape = BenchmarkShape.named(config) else {
             throw ValidationError("unknown --config \(config); choose one of \(BenchmarkShape.all.map(\.name).joined(separator: ", "))")
         }
         let cores = Topology.defaultWorkerCount()
-        let counts = try workers.map { try parseList($0, option: "--workers") { Int($0) } } ?? Array(Set([1, cores])).sorted()
+        // Default: 1, 2, 4, … and every core.
+        let counts = try workers.map { try parseList($0, option: "--workers") { Int($0) } }
+            ?? Array(Set(sequence(first: 1) { $0 * 2 }.prefix { $0 < cores } + [cores])).sorted()
         guard counts.allSatisfy({ $0 >= 1 }), steps >= 1 else { throw ValidationError("--workers and --steps must be positive") }
         let microBatchCount = microBatches ?? max(4, counts.max()!)
-        print("\(shape.name): \(steps) timed steps after 1 warm-up, \(microBatchCount) micro-batches, OpenBLAS core \(BLAS.coreName), \(cores) cores")
+        print("\(shape.name): \(steps) timed steps after 1 warm-up, \(microBatchCount) micro-batches, OpenBLAS core \(BLAS.coreName), \(cores) cores (\(ScalingBenchmark.cpuModel))")
         let rows = try ScalingBenchmark.run(shape: shape, workerCounts: counts, steps: steps, microBatches: microBatchCount) {
             FileHandle.standardError.write(Data(("  " + $0 + "\n").utf8))
         }
@@ -34,10 +38,16 @@ struct Bench: ParsableCommand {
         print()
         print(ScalingBenchmark.efficiencyTable(rows))
         if let json {
+            struct Results: Codable { var cpu: String; var openblasCore: String; var cores: Int; var rows: [ScalingBenchmark.Row] }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             encoder.keyEncodingStrategy = .convertToSnakeCase
-            try encoder.encode(rows).write(to: URL(fileURLWithPath: json))
+            try encoder.encode(Results(cpu: ScalingBenchmark.cpuModel, openblasCore: BLAS.coreName, cores: cores, rows: rows))
+                .write(to: URL(fileURLWithPath: json))
+        }
+        if let plot {
+            let title = "ilql bench, \(ScalingBenchmark.cpuModel), OpenBLAS \(BLAS.coreName)"
+            try Data(ScalingBenchmark.svgPlot(rows, title: title).utf8).write(to: URL(fileURLWithPath: plot))
         }
     }
 }

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 import XCTest
 import ILQL
 
@@ -108,5 +111,24 @@ final class CommandLineRunTests: CommandLineTestCase {
         let first = try String(contentsOf: directory.appendingPathComponent("walks/train.jsonl"), encoding: .utf8)
             .split(separator: "\n").first
         XCTAssertEqual(first, #"{"sample": ["s", "da"], "reward": 1.0}"#)
+    }
+}
+
+/// A one-step smoke run of the benchmark (timings are not checked, only that it runs and writes
+/// its table, JSON and plot).
+final class CommandLineBenchTests: CommandLineTestCase {
+    func testBenchSmokeRun() throws {
+        let result = try ilql("bench", "--config", "randomwalks", "--workers", "1", "--steps", "1",
+                              "--json", "bench.json", "--plot", "bench.svg")
+        XCTAssertEqual(result.status, 0, result.errors)
+        XCTAssertTrue(result.output.contains("| randomwalks | 1 |"), result.output)
+        XCTAssertTrue(result.output.contains("share of peak"), result.output)
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent("bench.json"))) as! [String: Any]
+        XCTAssertNotNil(json["openblas_core"] as? String)
+        let rows = json["rows"] as! [[String: Any]]
+        XCTAssertEqual(rows.count, 1)
+        XCTAssertGreaterThan(rows[0]["model_flops_per_step"] as! Double, 1e10)
+        let svg = try Data(contentsOf: directory.appendingPathComponent("bench.svg"))
+        XCTAssertTrue(XMLParser(data: svg).parse(), "the plot is well-formed XML")
     }
 }

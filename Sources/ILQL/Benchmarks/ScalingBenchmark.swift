@@ -16,7 +16,7 @@ public enum ScalingBenchmark {
         public var forwardShare: Double, headsAndLossShare: Double, backwardShare: Double
         /// Model FLOPs of one step (`ILQLNetwork.stepFLOPs`), the rate achieved, and that rate as a
         /// share of the single-thread sgemm peak (measured in the same run) times the workers.
-        public var modelFLOPsPerStep: Double, achievedFLOPs: Double, sgemmPeakFLOPs: Double, shareOfPeak: Double
+        public var modelFlopsPerStep: Double, achievedFlopsPerSecond: Double, sgemmPeakFlopsPerSecond: Double, shareOfPeak: Double
         /// Most resident memory seen during the timed steps, and the bytes of the buffers the
         /// design requires (parameters, AdamW moments, per-worker workspace and gradients).
         public var residentBytes: Int, requiredBytes: Int
@@ -76,7 +76,7 @@ public enum ScalingBenchmark {
                 forwardShare: Timing.median(timed.map { $0.phases.trunkForward / $0.seconds }),
                 headsAndLossShare: Timing.median(timed.map { $0.phases.headsAndLoss / $0.seconds }),
                 backwardShare: Timing.median(timed.map { $0.phases.trunkBackward / $0.seconds }),
-                modelFLOPsPerStep: flops, achievedFLOPs: flops / stepTime, sgemmPeakFLOPs: peak,
+                modelFlopsPerStep: flops, achievedFlopsPerSecond: flops / stepTime, sgemmPeakFlopsPerSecond: peak,
                 shareOfPeak: flops / stepTime / (peak * Double(trainer.workerCount)),
                 residentBytes: Int(resident * 1_048_576), requiredBytes: trainer.requiredBufferBytes))
             progress(String(format: "%@ × %d workers: %.1f ms/step, %.0f tokens/s", shape.name, workers,
@@ -91,8 +91,8 @@ public enum ScalingBenchmark {
                      "|---|---|---|---|---|---|---|---|---|"]
         for row in rows {
             lines.append(String(format: "| %@ | %d | %.2f | %.1f | %.1f | %.1f%% | %.0f MiB | %.0f MiB | %.2f |",
-                                row.config, row.workers, row.modelFLOPsPerStep / 1e9, row.achievedFLOPs / 1e9,
-                                row.sgemmPeakFLOPs * Double(row.workers) / 1e9, 100 * row.shareOfPeak,
+                                row.config, row.workers, row.modelFlopsPerStep / 1e9, row.achievedFlopsPerSecond / 1e9,
+                                row.sgemmPeakFlopsPerSecond * Double(row.workers) / 1e9, 100 * row.shareOfPeak,
                                 Double(row.residentBytes) / 1_048_576, Double(row.requiredBytes) / 1_048_576,
                                 Double(row.residentBytes) / Double(max(1, row.requiredBytes))))
         }
