@@ -82,6 +82,16 @@ public struct ParameterTable: Sendable {
         return offsets[index]
     }
 
+    /// Floats up to the end of the last trainable row. Rows that are never trained (target heads)
+    /// come after every trainable one, so gradients and optimizer moments need only this prefix
+    /// of the layout: for GPT-2-sized vocabularies the target heads are hundreds of MB.
+    public var trainablePrefixCount: Int {
+        guard let last = specs.lastIndex(where: \.trainable) else { return 0 }
+        precondition(specs[..<last].allSatisfy(\.trainable), "non-trainable rows must follow every trainable row")
+        let a = Self.alignmentInFloats
+        return offsets[last] + (specs[last].count + a - 1) / a * a
+    }
+
     /// Number of floats that carry parameters (without alignment padding).
     public var parameterCount: Int { specs.reduce(0) { $0 + $1.count } }
 

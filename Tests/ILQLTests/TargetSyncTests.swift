@@ -31,6 +31,9 @@ final class TargetSyncTests: XCTestCase {
         let targets = network.table.specs.filter { $0.checkpointKey.hasPrefix("ilql_heads.target_q_heads.") }
         XCTAssertEqual(targets.count, 8)
         XCTAssertTrue(targets.allSatisfy { !$0.trainable })
+        // Targets come last, so gradients and moments need only the layout before them.
+        XCTAssertEqual(network.table.trainablePrefixCount,
+                       network.table.offset(ofKey: ILQLHeadsLayout.targetPrefix(0) + "0.weight"))
     }
 
     func testPolyakWithAlphaOneCopiesAndZeroKeeps() {

@@ -58,7 +58,7 @@ public struct TrainedModel {
         let dataset = try OfflineDataset(samples: samples, tokenizer: tokenizer, maxLength: seqLength, source: source)
         let normalizer = max(1, dataset.elements.reduce(0) { $0 + $1.actionCount })
         let workspace = network.makeWorkspace(maxBatch: batchSize, maxLength: seqLength)
-        let gradients = FloatBuffer(count: network.table.totalCount)
+        let gradients = FloatBuffer(count: network.table.trainablePrefixCount)
         let parameterViews = network.tensors(parameters.pointer), gradientViews = network.tensors(gradients.pointer)
         var output = ILQLLossOutput(qHeadCount: network.ilql.qHeadCount)
         for start in stride(from: 0, to: dataset.count, by: batchSize) {

@@ -16,7 +16,7 @@ public final class ILQLTrainer {
     public let dataset: OfflineDataset
     /// Every parameter, laid out by `network.table`: the weights the workers read.
     public let parameters: FloatBuffer
-    /// AdamW's moments, same layout.
+    /// AdamW's moments, same layout over the trainable prefix (`table.trainablePrefixCount`).
     public let firstMoment: FloatBuffer, secondMoment: FloatBuffer
     /// Optimizer steps done.
     public internal(set) var step = 0
@@ -59,8 +59,10 @@ public final class ILQLTrainer {
             var generator = SeededGenerator(seed: config.seed)
             table.initialize(parameters.pointer, generator: &generator)
         }
-        firstMoment = FloatBuffer(count: table.totalCount)
-        secondMoment = FloatBuffer(count: table.totalCount)
+        // Moments and gradients cover the trainable prefix of the layout only (see
+        // ParameterTable.trainablePrefixCount): the target heads after it have neither.
+        firstMoment = FloatBuffer(count: table.trainablePrefixCount)
+        secondMoment = FloatBuffer(count: table.trainablePrefixCount)
         parameterViews = network.tensors(parameters.pointer)
         // The data order has its own stream so that changing the model does not reshuffle data.
         dataOrder = DataOrder(sampleCount: dataset.count, seed: config.seed &+ 0x0DA7_A0D3)
@@ -96,7 +98,7 @@ public final class ILQLTrainer {
         chunkNorms.initialize(repeating: 0, count: chunks.count)
 
         let maxMicroBatch = (config.batchSize + microBatches - 1) / microBatches
-        let states = (0..<workerCount).map { _ in WorkerState(gradientCount: table.totalCount) }
+        let states = (0..<workerCount).map { _ in WorkerState(gradientCount: table.trainablePrefixCount) }
         workers = states
         let seqLength = config.seqLength
         pool = WorkerPool(workers: workerCount, pin: config.parallel.pin) { index in
@@ -120,7 +122,7 @@ public final class ILQLTrainer {
     /// its workspace and the gradient buffers it has allocated (see `GradientStack`).
     public var requiredBufferBytes: Int {
         let floats = MemoryLayout<Float>.stride
-        return 3 * parameters.count * floats + workers.reduce(0) { total, worker in
+        return (parameters.count + firstMoment.count + secondMoment.count) * floats + workers.reduce(0) { total, worker in
             total + (worker.workspace?.byteCount ?? 0) + worker.stack.allocatedBuffers * worker.stack.count * floats
         }
     }
@@ -308,6 +310,8 @@ final class WorkerState: @unchecked Sendable {
 
     init(gradientCount: Int) { stack = GradientStack(count: gradientCount) }
 
+    /// Gradient buffers cover only the trainable prefix of the layout, so the target heads' views
+    /// here point past the buffer; the backward pass never touches target heads.
     func views(of buffer: FloatBuffer, network: ILQLNetwork) -> ILQLTensors {
         if let cached = viewCache[buffer.pointer] { return cached }
         let views = network.tensors(buffer.pointer)
@@ -322,8 +326,11 @@ extension ILQLTrainer {
     /// For checks and benchmarks.
     public func batchGradient(sampleIndices: [Int]) -> (gradient: [Float], statistics: [String: Double]) {
         let computed = computeGradients(sampleIndices: sampleIndices)
-        AllReduce.sum(computed.buffers, chunks: AllReduce.chunks(count: network.table.totalCount, size: Self.chunkSize))
-        let gradient = Array(UnsafeBufferPointer(start: computed.buffers[0], count: network.table.totalCount))
+        let count = network.table.trainablePrefixCount
+        AllReduce.sum(computed.buffers, chunks: AllReduce.chunks(count: count, size: Self.chunkSize))
+        // Laid out like the parameters; the target heads, which get no gradient, read as zeros.
+        let gradient = Array(UnsafeBufferPointer(start: computed.buffers[0], count: count))
+            + [Float](repeating: 0, count: network.table.totalCount - count)
         return (gradient, computed.output.statistics(config.method, normalizer: Double(computed.normalizer)))
     }
 }
