@@ -32,10 +32,7 @@ final class CommandLineErrorTests: CommandLineTestCase {
     }
 
     func testMalformedDataLineNamesFileAndLine() throws {
-        var lines = try String(contentsOf: directory.appendingPathComponent("data/train.jsonl"), encoding: .utf8)
-            .split(separator: "\n").map(String.init)
-        lines[6] = #"{"sample": ["b", "cd"], "reward": "high"}"#
-        try write(lines.joined(separator: "\n") + "\n", to: "data/train.jsonl")
+        try replaceDataLine(7, with: #"{"sample": ["b", "cd"], "reward": "high"}"#)
         assertFails(try ilql("train", "tiny.yml"), "data/train.jsonl:7")
         assertFails(try ilql("train", "tiny.yml"), "reward")
     }

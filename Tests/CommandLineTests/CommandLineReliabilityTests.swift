@@ -95,26 +95,17 @@ final class CommandLineReliabilityTests: CommandLineTestCase {
     }
 
     func testSampleWithNoActionLeftNamesTheLine() throws {
-        var lines = try String(contentsOf: directory.appendingPathComponent("data/train.jsonl"), encoding: .utf8)
-            .split(separator: "\n").map(String.init)
-        lines[8] = #"{"sample": ["bcdefghijklmn", "a"], "reward": 0.5}"#  // the prompt alone fills seq_length
-        try write(lines.joined(separator: "\n") + "\n", to: "data/train.jsonl")
+        try replaceDataLine(9, with: #"{"sample": ["bcdefghijklmn", "a"], "reward": 0.5}"#)  // the prompt alone fills seq_length
         assertFails(try ilql("train", "tiny.yml"), "data/train.jsonl:9: sample: has no output token left")
     }
 
     func testNonFiniteRewardNamesTheLine() throws {
-        var lines = try String(contentsOf: directory.appendingPathComponent("data/train.jsonl"), encoding: .utf8)
-            .split(separator: "\n").map(String.init)
-        lines[1] = #"{"sample": ["b", "cd"], "reward": NaN}"#
-        try write(lines.joined(separator: "\n") + "\n", to: "data/train.jsonl")
+        try replaceDataLine(2, with: #"{"sample": ["b", "cd"], "reward": NaN}"#)
         assertFails(try ilql("train", "tiny.yml"), "data/train.jsonl:2: reward")
     }
 
     func testCharacterOutsideTheAlphabetInDataNamesTheLine() throws {
-        var lines = try String(contentsOf: directory.appendingPathComponent("data/train.jsonl"), encoding: .utf8)
-            .split(separator: "\n").map(String.init)
-        lines[3] = #"{"sample": ["b", "cz"], "reward": 0.5}"#
-        try write(lines.joined(separator: "\n") + "\n", to: "data/train.jsonl")
+        try replaceDataLine(4, with: #"{"sample": ["b", "cz"], "reward": 0.5}"#)
         let result = try ilql("train", "tiny.yml")
         assertFails(result, "data/train.jsonl:4")
         assertFails(result, "\"z\"")

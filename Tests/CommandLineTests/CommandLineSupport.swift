@@ -89,6 +89,14 @@ class CommandLineTestCase: XCTestCase {
         try Data(text.utf8).write(to: directory.appendingPathComponent(name))
     }
 
+    /// Replaces line `number` (1-based) of data/train.jsonl.
+    func replaceDataLine(_ number: Int, with line: String) throws {
+        var lines = try String(contentsOf: directory.appendingPathComponent("data/train.jsonl"), encoding: .utf8)
+            .split(separator: "\n").map(String.init)
+        lines[number - 1] = line
+        try write(lines.joined(separator: "\n") + "\n", to: "data/train.jsonl")
+    }
+
     func ilql(_ arguments: String...) throws -> CommandLine.Result {
         try CommandLine.run(arguments, in: directory)
     }
