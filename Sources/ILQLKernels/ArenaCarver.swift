@@ -14,6 +14,16 @@ public struct ArenaCarver {
     /// A carver over real storage.
     public init(storage: UnsafeMutablePointer<Float>) { base = storage }
 
+    /// Runs `carve` twice, counting then over a fresh allocation of exactly the floats it took:
+    /// the storage and the views it returned from the second pass.
+    public static func allocate<Views>(_ carve: (inout ArenaCarver) -> Views) -> (storage: FloatBuffer, views: Views) {
+        var counter = ArenaCarver()
+        _ = carve(&counter)
+        let storage = FloatBuffer(count: counter.count)
+        var carver = ArenaCarver(storage: storage.pointer)
+        return (storage, carve(&carver))
+    }
+
     /// The next `size` floats, starting on a cache line.
     public mutating func take(_ size: Int) -> UnsafeMutablePointer<Float> {
         let pointer = (base ?? Self.countingBase) + count

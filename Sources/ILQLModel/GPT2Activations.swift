@@ -54,11 +54,8 @@ public final class GPT2Activations {
         self.config = config
         self.maxBatch = maxBatch
         self.maxLength = maxLength
-        var counter = ArenaCarver()
-        _ = Views(config: config, maxBatch: maxBatch, maxLength: maxLength, carver: &counter)
-        storage = FloatBuffer(count: counter.count)
-        var carver = ArenaCarver(storage: storage.pointer)
-        let views = Views(config: config, maxBatch: maxBatch, maxLength: maxLength, carver: &carver)
+        let views: Views
+        (storage, views) = ArenaCarver.allocate { Views(config: config, maxBatch: maxBatch, maxLength: maxLength, carver: &$0) }
         embedded = views.embedded
         blocks = views.blocks
         hidden = views.hidden

@@ -33,26 +33,36 @@ public final class GPT2Decoder {
         self.batch = batch
         self.maxLength = maxLength
         positions = Array(repeating: 0, count: batch)
-        let c = config.width
-        func carve(_ carver: inout ArenaCarver) -> [UnsafeMutablePointer<Float>] {
-            var views: [UnsafeMutablePointer<Float>] = []
-            for _ in 0..<(2 * config.layerCount) { views.append(carver.take(batch * maxLength * c)) }
-            for size in [c, c, 3 * c, c, c, 4 * c, 1, 1, maxLength, c, config.vocabularySize] {
-                views.append(carver.take(batch * size))
-            }
-            return views
+        let views: Views
+        (storage, views) = ArenaCarver.allocate { Views(config: config, batch: batch, maxLength: maxLength, carver: &$0) }
+        keys = views.keys
+        values = views.values
+        (x, norm, qkv, attention, projected, fc) = (views.x, views.norm, views.qkv, views.attention, views.projected, views.fc)
+        (statsMean, statsRstd, scores, hidden, logits) = (views.statsMean, views.statsRstd, views.scores, views.hidden, views.logits)
+    }
+
+    /// Every view, in arena order: per block the key and value caches (B, maxLength, C), then one
+    /// row per sequence for the token being processed.
+    private struct Views {
+        var keys: [UnsafeMutablePointer<Float>], values: [UnsafeMutablePointer<Float>]
+        var x, norm, qkv, attention, projected, fc, statsMean, statsRstd, scores, hidden, logits: UnsafeMutablePointer<Float>
+
+        init(config: GPT2Config, batch: Int, maxLength: Int, carver: inout ArenaCarver) {
+            let c = config.width
+            keys = (0..<config.layerCount).map { _ in carver.take(batch * maxLength * c) }
+            values = (0..<config.layerCount).map { _ in carver.take(batch * maxLength * c) }
+            x = carver.take(batch * c)
+            norm = carver.take(batch * c)
+            qkv = carver.take(batch * 3 * c)
+            attention = carver.take(batch * c)
+            projected = carver.take(batch * c)
+            fc = carver.take(batch * 4 * c)
+            statsMean = carver.take(batch)
+            statsRstd = carver.take(batch)
+            scores = carver.take(batch * maxLength)
+            hidden = carver.take(batch * c)
+            logits = carver.take(batch * config.vocabularySize)
         }
-        var counter = ArenaCarver()
-        _ = carve(&counter)
-        storage = FloatBuffer(count: counter.count)
-        var carver = ArenaCarver(storage: storage.pointer)
-        let views = carve(&carver)
-        keys = Array(views[0..<config.layerCount])
-        values = Array(views[config.layerCount..<(2 * config.layerCount)])
-        var rest = views[(2 * config.layerCount)...].makeIterator()
-        x = rest.next()!; norm = rest.next()!; qkv = rest.next()!; attention = rest.next()!
-        projected = rest.next()!; fc = rest.next()!; statsMean = rest.next()!; statsRstd = rest.next()!
-        scores = rest.next()!; hidden = rest.next()!; logits = rest.next()!
     }
 
     /// Forgets every sequence (positions back to 0); the cache is overwritten as tokens arrive.

@@ -26,15 +26,17 @@ public final class ILQLGenerator {
         self.maxLength = maxLength
         decoder = GPT2Decoder(config: network.gpt2, batch: maxBatch, maxLength: maxLength)
         let d = network.gpt2.width, v = network.gpt2.vocabularySize
-        let sizes = [maxBatch * 2 * d, maxBatch * v, maxBatch * v, maxBatch * 2 * d, maxBatch, v, v]
-        func carve(_ carver: inout ArenaCarver) -> [UnsafeMutablePointer<Float>] { sizes.map { carver.take($0) } }
-        var counter = ArenaCarver()
-        _ = carve(&counter)
-        storage = FloatBuffer(count: counter.count)
-        var carver = ArenaCarver(storage: storage.pointer)
-        let views = carve(&carver)
-        (targetHidden, targetRows, targetScratch, valueHidden) = (views[0], views[1], views[2], views[3])
-        (values, scores, probabilities) = (views[4], views[5], views[6])
+        let views: (targetHidden: UnsafeMutablePointer<Float>, targetRows: UnsafeMutablePointer<Float>,
+                    targetScratch: UnsafeMutablePointer<Float>, valueHidden: UnsafeMutablePointer<Float>,
+                    values: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>,
+                    probabilities: UnsafeMutablePointer<Float>)
+        (storage, views) = ArenaCarver.allocate { carver in
+            (carver.take(maxBatch * 2 * d), carver.take(maxBatch * v), carver.take(maxBatch * v),
+             carver.take(maxBatch * 2 * d), carver.take(maxBatch), carver.take(v), carver.take(v))
+        }
+        (targetHidden, targetRows, targetScratch, valueHidden) = (views.targetHidden, views.targetRows,
+                                                                  views.targetScratch, views.valueHidden)
+        (values, scores, probabilities) = (views.values, views.scores, views.probabilities)
     }
 
     /// Generates a continuation of each prompt; returns the new tokens of each, ending with EOS

@@ -88,13 +88,10 @@ public final class ILQLWorkspace {
         let e = maxBatch * maxLength
         entryCapacity = e
         lossScratch = ILQLLossScratch(capacity: e)
-        var counter = ArenaCarver()
-        _ = ILQLBuffers(capacity: e, width: gpt2.width, vocabularySize: gpt2.vocabularySize,
-                        qHeadCount: qHeadCount, carver: &counter)
-        storage = FloatBuffer(count: counter.count)
-        var carver = ArenaCarver(storage: storage.pointer)
-        buffers = ILQLBuffers(capacity: e, width: gpt2.width, vocabularySize: gpt2.vocabularySize,
-                              qHeadCount: qHeadCount, carver: &carver)
+        (storage, buffers) = ArenaCarver.allocate {
+            ILQLBuffers(capacity: e, width: gpt2.width, vocabularySize: gpt2.vocabularySize, qHeadCount: qHeadCount,
+                        carver: &$0)
+        }
         // States per sequence are at most A + 1 ≤ T, so B·T + B covers the state → slot map.
         func integers(_ count: Int) -> UnsafeMutablePointer<Int> {
             let pointer = UnsafeMutablePointer<Int>.allocate(capacity: count)
