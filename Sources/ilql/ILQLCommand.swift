@@ -32,5 +32,12 @@ func parseList<T>(_ text: String, option: String, _ convert: (Substring) -> T?) 
     return values
 }
 
+/// Parses `BATCHxLENGTH` (for example `2x8`) given to `option`.
+func parseShape(_ text: String, option: String) throws -> (batch: Int, length: Int) {
+    let parts = text.split(separator: "x").compactMap { Int($0) }
+    guard parts.count == 2 else { throw ValidationError("\(option) expects BATCHxLENGTH, for example 2x8 (got \"\(text)\")") }
+    return (parts[0], parts[1])
+}
+
 /// Prints a note to standard error.
 func note(_ text: String) { FileHandle.standardError.write(Data("note: \(text)\n".utf8)) }

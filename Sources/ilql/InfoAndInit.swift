@@ -47,14 +47,7 @@ struct Init: ParsableCommand {
     func run() throws {
         let config = GPT2Config(layerCount: layerCount, headCount: headCount, width: width,
                                 maxPositions: maxPositions, vocabularySize: vocabularySize)
-        var probeShape: (batch: Int, length: Int)?
-        if let probe {
-            let parts = probe.split(separator: "x").compactMap { Int($0) }
-            guard parts.count == 2 else {
-                throw ValidationError("--probe expects BATCHxLENGTH, for example 2x8 (got \"\(probe)\")")
-            }
-            probeShape = (parts[0], parts[1])
-        }
+        let probeShape = try probe.map { try parseShape($0, option: "--probe") }
         // Library errors describe themselves (key, file, what to change); ArgumentParser prints
         // them as "Error: …" and exits non-zero.
         let table = try ModelCheckpointTools.createInitialCheckpoint(
@@ -80,13 +73,12 @@ struct Probe: ParsableCommand {
     var seed: UInt64 = 1
 
     func run() throws {
-        let parts = shape.split(separator: "x").compactMap { Int($0) }
-        guard parts.count == 2 else { throw ValidationError("--shape expects BATCHxLENGTH, for example 2x8 (got \"\(shape)\")") }
+        let (batch, length) = try parseShape(shape, option: "--shape")
         let model = try TrainedModel(checkpoint: URL(fileURLWithPath: checkpoint))
         let url = URL(fileURLWithPath: out ?? checkpoint + "/" + ModelCheckpointTools.probeFileName)
         var generator = SeededGenerator(seed: seed)
         try ModelCheckpointTools.writeProbe(config: model.network.gpt2, table: model.network.table, parameters: model.parameters,
-                                            batch: parts[0], length: parts[1], generator: &generator, to: url)
+                                            batch: batch, length: length, generator: &generator, to: url)
         print("wrote \(url.path)")
     }
 }

@@ -13,6 +13,13 @@ public struct ILQLElement: Equatable, Sendable {
 
     /// Number of actions A.
     public var actionCount: Int { actionsIxs.count }
+
+    /// N for a batch of `elements`: their action count, at least 1 (trlx's `n_nonterminal`,
+    /// what every loss term is divided by). Equal to `ILQLBatch(elements).normalizer`, without
+    /// building the batch.
+    public static func normalizer(of elements: some Sequence<ILQLElement>) -> Int {
+        max(1, elements.reduce(0) { $0 + $1.actionCount })
+    }
 }
 
 /// Builds ILQL elements from tokenised phrases exactly as trlx's `tokenize_dialogue` and

@@ -29,6 +29,14 @@ public enum TokenizerFileName {
     public static let huggingFaceConfig = "tokenizer_config.json"
 }
 
+/// Whether `directory` holds a tokenizer for ``loadTokenizer(from:)``: a tokenizer description or
+/// a GPT-2 BPE vocabulary.
+public func holdsTokenizer(_ directory: URL) -> Bool {
+    [TokenizerFileName.tokenizer, TokenizerFileName.vocabulary].contains {
+        FileManager.default.fileExists(atPath: directory.appendingPathComponent($0).path)
+    }
+}
+
 /// Reads the tokenizer stored in `directory` by a ``Tokenizer/save(to:)``, or a GPT-2 tokenizer
 /// directory from Hugging Face.
 ///

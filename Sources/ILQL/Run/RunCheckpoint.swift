@@ -117,15 +117,26 @@ public enum RunCheckpoint {
         }
     }
 
+    /// The folder of a run directory that holds its checkpoints.
+    public static func checkpointsDirectory(of runDirectory: URL) -> URL {
+        runDirectory.appendingPathComponent("checkpoints")
+    }
+
+    /// Names of the checkpoint directories in `checkpoints`, oldest first (`step_NNNNNN` sorts by
+    /// step); temporary `.step_….partial-*` and `.old-*` directories are not among them.
+    public static func checkpointNames(in checkpoints: URL) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: checkpoints.path)) ?? [])
+            .filter { $0.hasPrefix("step_") && !$0.contains(".") }
+            .sorted()
+    }
+
     /// The complete checkpoint with the most steps inside `runDirectory/checkpoints` (or
     /// `runDirectory` itself if it is a checkpoint), ignoring partial directories.
     public static func newest(in runDirectory: URL) -> URL? {
         let manager = FileManager.default
         if manager.fileExists(atPath: runDirectory.appendingPathComponent(stateFileName).path) { return runDirectory }
-        let checkpoints = runDirectory.appendingPathComponent("checkpoints")
-        let names = (try? manager.contentsOfDirectory(atPath: checkpoints.path)) ?? []
-        return names.filter { $0.hasPrefix("step_") && !$0.contains(".") }
-            .sorted()
+        let checkpoints = checkpointsDirectory(of: runDirectory)
+        return checkpointNames(in: checkpoints)
             .last { manager.fileExists(atPath: checkpoints.appendingPathComponent($0).appendingPathComponent(stateFileName).path) }
             .map { checkpoints.appendingPathComponent($0) }
     }

@@ -56,7 +56,7 @@ public struct TrainedModel {
     /// statistics of one big batch).
     public func lossStatistics(samples: [OfflineSample], seqLength: Int, batchSize: Int, source: String) throws -> [String: Double] {
         let dataset = try OfflineDataset(samples: samples, tokenizer: tokenizer, maxLength: seqLength, source: source)
-        let normalizer = max(1, dataset.elements.reduce(0) { $0 + $1.actionCount })
+        let normalizer = ILQLElement.normalizer(of: dataset.elements)
         let workspace = network.makeWorkspace(maxBatch: batchSize, maxLength: seqLength)
         let gradients = FloatBuffer(count: network.table.trainablePrefixCount)
         let parameterViews = network.tensors(parameters.pointer), gradientViews = network.tensors(gradients.pointer)

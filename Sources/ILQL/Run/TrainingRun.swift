@@ -80,15 +80,12 @@ public final class TrainingRun {
     /// The tokenizer a config asks for: a saved tokenizer directory, a model directory holding
     /// one, a character alphabet, or bytes.
     public static func tokenizer(for config: RunConfig) throws -> any Tokenizer {
-        if let path = config.tokenizerPath ?? config.modelPath.flatMap({ hasTokenizerFiles($0) ? $0 : nil }) {
+        if let path = config.tokenizerPath
+            ?? config.modelPath.flatMap({ holdsTokenizer(URL(fileURLWithPath: $0)) ? $0 : nil }) {
             return try loadTokenizer(from: URL(fileURLWithPath: path))
         }
         if let alphabet = config.alphabet { return try CharacterTokenizer(alphabet: alphabet.map(String.init)) }
         return try ByteTokenizer()
-    }
-
-    private static func hasTokenizerFiles(_ directory: String) -> Bool {
-        ["tokenizer.json", "vocab.json"].contains { FileManager.default.fileExists(atPath: directory + "/" + $0) }
     }
 
     /// Trains to the end, evaluating and checkpointing on schedule; `onStep` sees every step.
@@ -148,7 +145,7 @@ public final class TrainingRun {
 
     /// Where the checkpoint of `step` goes.
     public func checkpointDirectory(step: Int) -> URL {
-        runDirectory.appendingPathComponent("checkpoints").appendingPathComponent(RunCheckpoint.name(step: step))
+        RunCheckpoint.checkpointsDirectory(of: runDirectory).appendingPathComponent(RunCheckpoint.name(step: step))
     }
 
     /// Writes the checkpoint of the current step into `checkpoints/step_NNNNNN`, then removes
@@ -159,9 +156,9 @@ public final class TrainingRun {
         try RunCheckpoint.write(trainer: trainer, config: config, tokenizer: tokenizer, to: directory)
         if let keep = config.keepCheckpoints {
             let parent = directory.deletingLastPathComponent()
-            let complete = ((try? FileManager.default.contentsOfDirectory(atPath: parent.path)) ?? [])
-                .filter { $0.hasPrefix("step_") && !$0.contains(".") }.sorted()
-            for old in complete.dropLast(keep) { try FileManager.default.removeItem(at: parent.appendingPathComponent(old)) }
+            for old in RunCheckpoint.checkpointNames(in: parent).dropLast(keep) {
+                try FileManager.default.removeItem(at: parent.appendingPathComponent(old))
+            }
         }
         return directory
     }

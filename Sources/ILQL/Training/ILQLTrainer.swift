@@ -215,7 +215,7 @@ public final class ILQLTrainer {
         let batches = plan.microBatches.map { positions in ILQLBatch(positions.map { elements[$0] }) }
         // N of the whole batch: every loss term is divided by it, so the per-worker parts add up
         // to the one-worker gradient (ILQL.md §8.1).
-        let normalizer = max(1, elements.reduce(0) { $0 + $1.actionCount })
+        let normalizer = ILQLElement.normalizer(of: elements)
         let tokens = elements.reduce(0) { $0 + $1.inputIDs.count }
         let outputs = UnsafeMutablePointer<ILQLLossOutput>.allocate(capacity: batches.count)
         outputs.initialize(repeating: ILQLLossOutput(qHeadCount: config.method.qHeadCount), count: batches.count)
