@@ -12,6 +12,25 @@ import PackageDescription
 /// builds for another.
 let targetCPU = ProcessInfo.processInfo.environment["ILQL_TARGET_CPU"] ?? "native"
 
+/// Whether to build the MPI backend (`ILQLMPI`, used by `ilql train` under `mpirun`): with
+/// `ILQL_MPI=1` always (the build fails without Open MPI), with `ILQL_MPI=0` never, and otherwise
+/// when pkg-config finds Open MPI (`libopenmpi-dev`). Without it everything else builds and tests.
+let buildsMPI: Bool = {
+    switch ProcessInfo.processInfo.environment["ILQL_MPI"] {
+    case "1": return true
+    case "0": return false
+    default:
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        probe.arguments = ["pkg-config", "--exists", "ompi-c"]
+        probe.standardOutput = FileHandle.nullDevice
+        probe.standardError = FileHandle.nullDevice
+        guard (try? probe.run()) != nil else { return false }
+        probe.waitUntilExit()
+        return probe.terminationStatus == 0
+    }
+}()
+
 /// Flags for every module that runs numeric loops.
 let numericSwiftSettings: [SwiftSetting] = [
     // Without it Swift targets baseline x86-64 (SSE2): elementwise loops vectorise 4 floats wide
@@ -24,6 +43,17 @@ let numericSwiftSettings: [SwiftSetting] = [
     // class-stored state and buy nothing there.
     .unsafeFlags(["-enforce-exclusivity=unchecked"]),
 ]
+
+/// The MPI targets, when built.
+let mpiTargets: [Target] = buildsMPI ? [
+    .systemLibrary(
+        name: "CMPI", pkgConfig: "ompi-c",
+        providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+    /// C functions over MPI_COMM_WORLD: MPI's handles and constants are macros Swift cannot import.
+    .target(name: "CMPIShim", dependencies: ["CMPI"]),
+    /// `MPIProcessGroup`: the processes `mpirun` starts, joined after the in-process all-reduce.
+    .target(name: "ILQLMPI", dependencies: ["ILQLParallel", "CMPIShim"]),
+] : []
 
 let package = Package(
     name: "ILQL",
@@ -69,7 +99,11 @@ let package = Package(
         /// The command-line tool: thin, every command is a library call.
         .executableTarget(
             name: "ilql",
-            dependencies: ["ILQL", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["ILQL", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+                + (buildsMPI ? ["ILQLMPI"] : []),
+            // `#if ILQL_MPI` rather than `canImport`: a module left in .build by an earlier MPI
+            // build must not switch the code path on when the backend is not linked.
+            swiftSettings: buildsMPI ? [.define("ILQL_MPI")] : []),
 
         // MARK: - Benchmarks (kept out of the library's dependency graph)
         /// Single-thread forward+backward of the GPT-2 trunk against the sgemm peak.
@@ -117,6 +151,6 @@ let package = Package(
         /// End-to-end tests of the `ilql` executable: exit codes, messages, runs, resume.
         .testTarget(
             name: "CommandLineTests", dependencies: ["ilql", "ILQL", "TestSupport"]),
-    ],
+    ] + mpiTargets,
     swiftLanguageModes: [.v5]
 )

@@ -4,7 +4,7 @@ import Foundation
 ///
 /// `run` hands a job to every worker and returns when all have finished it. Between jobs the
 /// workers sleep on a condition variable; nothing spins, so a pool never competes with other
-/// work for cores while idle. Each worker binds itself to core `index % coreCount` when it
+/// work for cores while idle. Each worker binds itself to core `(firstCore + index) % coreCount` when it
 /// starts (cores, not hyperthreads); where the system refuses binding, one warning is printed and
 /// the workers run unpinned. More workers than cores is allowed, with a warning.
 public final class WorkerPool: @unchecked Sendable {
@@ -17,11 +17,13 @@ public final class WorkerPool: @unchecked Sendable {
     /// - Parameters:
     ///   - workers: at least 1.
     ///   - pin: bind each worker to a core (default); unpinned workers float freely.
+    ///   - firstCore: the core of worker 0 (the others follow); several processes sharing a
+    ///     machine give each its own cores this way.
     ///   - topology: where the cores come from (nil: no binding is attempted).
     ///   - setUp: runs once in each worker thread after binding, before any job: the place to
     ///     allocate per-worker buffers (first touch puts their pages near the worker's core) and
     ///     to set thread-local library state such as OpenBLAS's thread count.
-    public init(workers: Int, pin: Bool = true, topology: Topology? = try? Topology.shared,
+    public init(workers: Int, pin: Bool = true, firstCore: Int = 0, topology: Topology? = try? Topology.shared,
                 setUp: @escaping (Int) -> Void = { _ in }) {
         precondition(workers >= 1, "a worker pool needs at least one worker")
         workerCount = workers
@@ -33,7 +35,7 @@ public final class WorkerPool: @unchecked Sendable {
         for index in 0..<workers {
             // Threads hold the shared state, not the pool, so releasing the pool stops them.
             let thread = Thread { [state] in
-                state.workerLoop(index: index, pin: pin, topology: topology, setUp: setUp)
+                state.workerLoop(index: index, core: firstCore + index, pin: pin, topology: topology, setUp: setUp)
             }
             thread.name = "ilql-worker-\(index)"
             thread.stackSize = 8 << 20
@@ -116,10 +118,10 @@ private final class SharedState: @unchecked Sendable {
         condition.unlock()
     }
 
-    func workerLoop(index: Int, pin: Bool, topology: Topology?, setUp: (Int) -> Void) {
+    func workerLoop(index: Int, core: Int, pin: Bool, topology: Topology?, setUp: (Int) -> Void) {
         var binding: BindingResult?
         if pin, let topology {
-            binding = topology.bindCurrentThread(toCore: index)
+            binding = topology.bindCurrentThread(toCore: core)
             if case let .refused(reason) = binding {
                 BindingWarnings.warnOnce(.bindingRefused, "cannot pin worker threads to cores (\(reason)); running unpinned")
             }

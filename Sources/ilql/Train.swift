@@ -10,6 +10,11 @@ struct Train: ParsableCommand {
             Writes config.yml, metrics.jsonl and checkpoints/step_NNNNNN/ to the run directory, \
             evaluates at step 0, every train.eval_interval steps and at the end, and prints \
             progress to stderr. Resume an interrupted run with --resume RUN_DIR.
+
+            Under mpirun (in a build with MPI), every process trains with its own workers and the \
+            gradients are summed across processes after each step; rank 0 reads the config and \
+            any checkpoint, and alone writes the run directory. Every process needs data.train \
+            (and any tokenizer or model_path) at the same path.
             """)
 
     @Argument(help: "The YAML config (optional with --resume: the checkpoint's config.yml is used).")
@@ -47,6 +52,86 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        let group = try ProcessLaunch.processGroup()
+        guard group.size > 1 else { return try train(in: group) }
+        do {
+            try train(in: group)
+        } catch let exit as ExitCode where exit == ExitCode(130) {
+            // Every process stopped after the same step (the stop is agreed on collectively).
+            ProcessLaunch.finish(group)
+            throw exit
+        } catch {
+            ProcessLaunch.abort(group, error: error, command: Self.self)
+        }
+        ProcessLaunch.finish(group)
+    }
+
+    /// What every process needs from rank 0 to start the same run.
+    private struct Launch: Codable {
+        var configYAML: String
+        var runDirectory: String
+    }
+
+    /// Rank 0 resolves the config, the run directory and the checkpoint; the other processes
+    /// receive the resolved config and take their state from rank 0 (see `TrainingRun`).
+    private func train(in group: any ProcessGroup) throws {
+        var (runConfig, runDirectory, checkpoint) = group.isRoot ? try resolve() : try received(from: group)
+        if group.size > 1 {
+            if group.isRoot {
+                let launch = Launch(configYAML: try runConfig.yaml(), runDirectory: runDirectory.path)
+                _ = try group.broadcast(Array(try JSONEncoder().encode(launch)))
+            }
+            // Processes sharing a machine split its cores.
+            let local = ProcessLaunch.local
+            if runConfig.trainer.parallel.workers == nil, local.size > 1 {
+                runConfig.trainer.parallel.workers = max(1, Topology.defaultWorkerCount() / local.size)
+            }
+            runConfig.trainer.parallel.firstCore = local.rank * (runConfig.trainer.parallel.workers ?? 1)
+        }
+        let run = try TrainingRun(config: runConfig, runDirectory: runDirectory, resume: checkpoint, processGroup: group)
+        if group.isRoot {
+            let processes = group.size > 1 ? "\(group.size) processes × " : ""
+            FileHandle.standardError.write(Data("run directory: \(runDirectory.path) (\(processes)\(run.trainer.workerCount) workers, \(run.trainer.microBatchCount) micro-batches, \(run.trainer.network.table.parameterCount) parameters)\n".utf8))
+        }
+        // SIGINT and SIGTERM finish the current step and write a checkpoint before exiting.
+        let stop = StopRequest()
+        let sources = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            let message = group.size == 1 ? "\nstopping after this step (signal \(number))…\n" : """
+
+                ilql (rank \(group.rank) of \(group.size)): signal \(number): stopping after this step together with the other \
+                processes. If one of them died, mpirun ends this one instead; resume from the newest complete checkpoint \
+                with --resume \(runDirectory.path)
+
+                """
+            source.setEventHandler {
+                FileHandle.standardError.write(Data(message.utf8))
+                stop.request()
+            }
+            source.resume()
+            return source
+        }
+        defer { sources.forEach { $0.cancel() } }
+        do {
+            try run.run(progress: group.isRoot ? ProgressReporter() : nil, stop: stop)
+        } catch let error as TrainingError {
+            if group.isRoot { FileHandle.standardError.write(Data("\(error)\n".utf8)) }
+            if case .interrupted = error { throw ExitCode(130) }
+            throw ExitCode.failure
+        }
+    }
+
+    /// Rank 0's resolved config and run directory (no checkpoint: rank 0 alone reads it).
+    private func received(from group: any ProcessGroup) throws -> (RunConfig, URL, URL?) {
+        let launch = try JSONDecoder().decode(Launch.self, from: Data(try group.broadcast([])))
+        let source = "rank 0's config"
+        let config = try RunConfig.parse(ConfigTree.parse(yaml: launch.configYAML, source: source), source: source).config
+        return (config, URL(fileURLWithPath: launch.runDirectory), nil)
+    }
+
+    /// The resolved config, the run directory and the checkpoint to resume from (if any).
+    private func resolve() throws -> (RunConfig, URL, URL?) {
         var checkpoint: URL?
         if resume == Self.latest {
             // The newest complete checkpoint of the run directory, or of any run under the
@@ -74,27 +159,6 @@ struct Train: ParsableCommand {
         let runDirectory = runDir.map { URL(fileURLWithPath: $0) }
             ?? checkpoint.map { $0.deletingLastPathComponent().deletingLastPathComponent() }
             ?? URL(fileURLWithPath: runConfig.checkpointDirectory).appendingPathComponent(Self.timestampedName())
-        let run = try TrainingRun(config: runConfig, runDirectory: runDirectory, resume: checkpoint)
-        FileHandle.standardError.write(Data("run directory: \(runDirectory.path) (\(run.trainer.workerCount) workers, \(run.trainer.microBatchCount) micro-batches, \(run.trainer.network.table.parameterCount) parameters)\n".utf8))
-        // SIGINT and SIGTERM finish the current step and write a checkpoint before exiting.
-        let stop = StopRequest()
-        let sources = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                FileHandle.standardError.write(Data("\nstopping after this step (signal \(number))…\n".utf8))
-                stop.request()
-            }
-            source.resume()
-            return source
-        }
-        defer { sources.forEach { $0.cancel() } }
-        do {
-            try run.run(progress: ProgressReporter(), stop: stop)
-        } catch let error as TrainingError {
-            FileHandle.standardError.write(Data("\(error)\n".utf8))
-            if case .interrupted = error { throw ExitCode(130) }
-            throw ExitCode.failure
-        }
+        return (runConfig, runDirectory, checkpoint)
     }
 }

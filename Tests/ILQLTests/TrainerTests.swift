@@ -38,10 +38,10 @@ final class TrainerTests: XCTestCase {
         let indices = Array(0..<16)
         // The reference: one worker, the whole batch as a single micro-batch.
         let reference = try ILQLTrainer(config: makeConfig(workers: 1, microBatches: 1), dataset: Self.dataset)
-        let (expected, expectedStats) = reference.batchGradient(sampleIndices: indices)
+        let (expected, expectedStats) = try reference.batchGradient(sampleIndices: indices)
         for workers in 1...4 {
             let trainer = try ILQLTrainer(config: makeConfig(workers: workers, microBatches: 4), dataset: Self.dataset)
-            let (gradient, stats) = trainer.batchGradient(sampleIndices: indices)
+            let (gradient, stats) = try trainer.batchGradient(sampleIndices: indices)
             var worst = 0.0
             for (spec, offset) in zip(trainer.network.table.specs, trainer.network.table.offsets) where spec.trainable {
                 let scale = (offset..<(offset + spec.count)).reduce(0.0) { max($0, abs(Double(expected[$1]))) }
@@ -62,7 +62,7 @@ final class TrainerTests: XCTestCase {
             trainer.beforeEachWorkerJob = { worker in usleep(UInt32.random(in: 0...3_000)) }
         }
         var syncs = 0
-        trainer.train { report in
+        try trainer.train { report in
             XCTAssertTrue(report.loss.isFinite)
             if report.syncedTargets { syncs += 1 }
         }
@@ -90,7 +90,7 @@ final class TrainerTests: XCTestCase {
         config.scheduler.etaMin = config.optimizer.learningRate  // constant rate
         let trainer = try ILQLTrainer(config: config, dataset: Self.dataset)
         var losses: [Double] = []
-        trainer.train { losses.append($0.loss) }
+        try trainer.train { losses.append($0.loss) }
         let early = losses.prefix(5).reduce(0, +) / 5, late = losses.suffix(5).reduce(0, +) / 5
         print("loss: first steps \(early), last steps \(late)")
         // Random rewards on random walks leave a floor (the letters' entropy), but 40 steps at a
@@ -104,7 +104,7 @@ final class TrainerTests: XCTestCase {
             throw XCTSkip("needs two cores and working thread binding")
         }
         let trainer = try ILQLTrainer(config: makeConfig(workers: 2), dataset: Self.dataset)
-        trainer.train(steps: 1)
+        try trainer.train(steps: 1)
         print("trainer worker cores: \(trainer.workerCores)")
         XCTAssertEqual(Set(trainer.workerCores.compactMap { $0 }).count, 2)
     }

@@ -56,7 +56,7 @@ public enum ScalingBenchmark {
             let trainer = try ILQLTrainer(config: config, dataset: dataset)
             var reports: [StepReport] = []
             var resident = 0.0
-            trainer.train {
+            try trainer.train {
                 reports.append($0)
                 resident = max(resident, ResidentMemory.megabytes())
             }

@@ -6,6 +6,10 @@ import ILQLParallel
 /// A whole training run as `ilql train` performs it: data, trainer, evaluation at step 0, every
 /// `eval_interval` steps and at the end, checkpoints every `checkpoint_interval` steps and at the
 /// end, `metrics.jsonl` and the resolved `config.yml` in the run directory.
+///
+/// In a run over several processes (`processGroup`), every process trains; rank 0 alone
+/// evaluates and writes the run directory, logs and checkpoints, and only rank 0 needs the
+/// checkpoint it resumes from: the others receive its state.
 public final class TrainingRun {
     /// The resolved config.
     public let config: RunConfig
@@ -21,12 +25,16 @@ public final class TrainingRun {
     public private(set) var lastEvaluation: [String: Double] = [:]
     /// Every evaluation: step and metrics.
     public private(set) var evaluations: [(step: Int, metrics: [String: Double])] = []
-    private let log: MetricsLog
+    /// The metrics log (rank 0 only).
+    private let log: MetricsLog?
+    /// The processes of the run.
+    public var processGroup: any ProcessGroup { trainer.processGroup }
 
     /// Builds a run from files as the config names them (`data.train`, the tokenizer, the task
     /// graph or command), resuming from `resume` (a checkpoint directory, or a run directory whose
     /// newest complete checkpoint is used) when given.
-    public convenience init(config: RunConfig, runDirectory: URL, resume: URL? = nil) throws {
+    public convenience init(config: RunConfig, runDirectory: URL, resume: URL? = nil,
+                            processGroup: any ProcessGroup = SingleProcess()) throws {
         let samples = try readSamples(from: URL(fileURLWithPath: config.trainData))
         var config = config
         var initialTrunk: URL?
@@ -37,13 +45,14 @@ public final class TrainingRun {
         let tokenizer = try Self.tokenizer(for: config)
         let metric = try config.task.metric()
         try self.init(config: config, samples: samples, tokenizer: tokenizer, metric: metric, runDirectory: runDirectory,
-                      resume: resume, initialTrunk: initialTrunk)
+                      resume: resume, initialTrunk: initialTrunk, processGroup: processGroup)
     }
 
     /// Builds a run from samples in memory (the library entry point): `metric` scores generated
     /// samples at each evaluation; `config.trainData` only names the data in messages.
     public init(config: RunConfig, samples: [OfflineSample], tokenizer: any Tokenizer, metric: MetricFunction?,
-                runDirectory: URL, resume: URL? = nil, initialTrunk: URL? = nil) throws {
+                runDirectory: URL, resume: URL? = nil, initialTrunk: URL? = nil,
+                processGroup: any ProcessGroup = SingleProcess()) throws {
         guard tokenizer.vocabularySize <= config.trainer.model.vocabularySize else {
             throw ConfigError(source: "config", key: "model.vocab_size",
                               "is \(config.trainer.model.vocabularySize) but the tokenizer has \(tokenizer.vocabularySize) tokens")
@@ -53,28 +62,35 @@ public final class TrainingRun {
         self.runDirectory = runDirectory
         let dataset = try OfflineDataset(samples: samples, tokenizer: tokenizer, maxLength: config.trainer.seqLength,
                                          source: config.trainData.isEmpty ? "samples" : config.trainData)
-        let checkpoint = resume.map { RunCheckpoint.newest(in: $0) ?? $0 }
-        if resume != nil, checkpoint.map({ FileManager.default.fileExists(atPath: $0.path) }) != true {
+        let isRoot = processGroup.isRoot
+        // Only rank 0 reads the checkpoint and the run directory; the others follow its state.
+        let checkpoint = isRoot ? resume.map { RunCheckpoint.newest(in: $0) ?? $0 } : nil
+        if isRoot, resume != nil, checkpoint.map({ FileManager.default.fileExists(atPath: $0.path) }) != true {
             throw ConfigError(source: resume!.path, key: "", "holds no complete checkpoint to resume from")
         }
-        if checkpoint == nil, let existing = RunCheckpoint.newest(in: runDirectory) {
+        if isRoot, checkpoint == nil, let existing = RunCheckpoint.newest(in: runDirectory) {
             throw ConfigError(source: runDirectory.path, key: "",
                               "already holds a run (newest checkpoint \(existing.lastPathComponent)); pass --resume \(runDirectory.path) to continue it, or choose another --run-dir")
         }
-        let trainer = try ILQLTrainer(config: config.trainer, dataset: dataset)
-        if let initialTrunk, checkpoint == nil {
+        let trainer = try ILQLTrainer(config: config.trainer, dataset: dataset, processGroup: processGroup)
+        if isRoot, let initialTrunk, checkpoint == nil {
             try RunCheckpoint.loadParameters(from: initialTrunk, network: trainer.network, into: trainer.parameters,
                                              headsOptional: true)
         }
         if let checkpoint { try RunCheckpoint.restore(trainer, from: checkpoint) }
+        try trainer.broadcastStateFromRoot()
         self.trainer = trainer
-        evaluator = config.evalPrompts.isEmpty ? nil : try Evaluator(
+        evaluator = config.evalPrompts.isEmpty || !isRoot ? nil : try Evaluator(
             network: trainer.network, tokenizer: tokenizer, prompts: config.evalPrompts, generation: config.generation,
             betas: config.evaluationBetas, metric: metric, seed: config.trainer.seed)
-        try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
-        try DurableFiles.write(Data(try config.yaml().utf8), to: runDirectory.appendingPathComponent("config.yml"))
-        log = try MetricsLog(url: runDirectory.appendingPathComponent("metrics.jsonl"),
-                             keepingThrough: checkpoint == nil ? nil : trainer.step)
+        if isRoot {
+            try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+            try DurableFiles.write(Data(try config.yaml().utf8), to: runDirectory.appendingPathComponent("config.yml"))
+            log = try MetricsLog(url: runDirectory.appendingPathComponent("metrics.jsonl"),
+                                 keepingThrough: checkpoint == nil ? nil : trainer.step)
+        } else {
+            log = nil
+        }
     }
 
     /// The tokenizer a config asks for: a saved tokenizer directory, a model directory holding
@@ -93,7 +109,8 @@ public final class TrainingRun {
     /// When `stop` is raised (SIGINT/SIGTERM in `ilql train`), the current step finishes, a
     /// checkpoint is written and `TrainingError.interrupted` is thrown. A non-finite loss or
     /// gradient stops the run with a checkpoint of the last good state
-    /// (`train.on_nonfinite: stop`), or skips the batch (`skip`).
+    /// (`train.on_nonfinite: stop`), or skips the batch (`skip`). Over several processes, a stop
+    /// asked of any of them stops all of them after the same step.
     @discardableResult
     public func run(progress: ProgressReporter? = nil, stop: StopRequest? = nil,
                     onStep: (StepReport) -> Void = { _ in }) throws -> [String: Double] {
@@ -101,7 +118,7 @@ public final class TrainingRun {
         progress?.start(total: total, from: trainer.step)
         if trainer.step == 0 { try evaluate() }
         while trainer.step < total {
-            let report = trainer.trainStep()
+            let report = try trainer.trainStep()
             if !report.nonFinite.isEmpty, config.trainer.onNonFinite == .stop {
                 let written = try checkpoint()
                 throw TrainingError.nonFinite(step: report.step, terms: report.nonFinite, checkpoint: written)
@@ -114,12 +131,13 @@ public final class TrainingRun {
             record["memory/rss_mb"] = ResidentMemory.megabytes()
             if !report.nonFinite.isEmpty { record["skipped"] = report.nonFinite }
             if trainer.skippedSteps > 0 { record["skipped_steps"] = trainer.skippedSteps }
-            try log.append(record)
+            try log?.append(record)
             onStep(report)
             progress?.step(report, total: total)
             let step = trainer.step
             if step % config.evalInterval == 0 || step == total { try evaluate() }
-            let stopping = stop?.isRequested == true && step < total
+            let asked = stop?.isRequested == true
+            let stopping = (processGroup.size > 1 ? try processGroup.any(asked) : asked) && step < total
             if step % config.checkpointInterval == 0 || step == total || stopping {
                 let written = try checkpoint()
                 if stopping { throw TrainingError.interrupted(step: step, checkpoint: written) }
@@ -131,7 +149,7 @@ public final class TrainingRun {
 
     /// Evaluates now and logs the metrics.
     public func evaluate() throws {
-        guard let evaluator else { return }
+        guard let evaluator, let log else { return }
         let started = DispatchTime.now().uptimeNanoseconds
         let (metrics, _) = try evaluator.evaluate(parameters: trainer.network.tensors(trainer.parameters.pointer),
                                                   step: trainer.step)
@@ -153,6 +171,9 @@ public final class TrainingRun {
     @discardableResult
     public func checkpoint() throws -> URL {
         let directory = checkpointDirectory(step: trainer.step)
+        // Every process holds the same state, which is checked; rank 0 writes it.
+        try trainer.verifyIdenticalState()
+        guard processGroup.isRoot else { return directory }
         try RunCheckpoint.write(trainer: trainer, config: config, tokenizer: tokenizer, to: directory)
         if let keep = config.keepCheckpoints {
             let parent = directory.deletingLastPathComponent()

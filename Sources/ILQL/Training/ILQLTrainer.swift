@@ -7,6 +7,12 @@ import ILQLParallel
 /// gradient of their micro-batches; a Dispatch all-reduce sums the gradients in a fixed pairwise
 /// order; the coordinator (the thread calling `trainStep`) runs AdamW in the same pass over
 /// memory, then the Polyak sync of the target heads.
+///
+/// Across machines (a `ProcessGroup` of several processes, one per machine), every process draws
+/// the same batches, the micro-batches are dealt to the processes' workers as if they were the
+/// workers of one process (rank r's workers come after rank r−1's), and one sum over the
+/// processes of the flat gradient buffer follows the in-process all-reduce. Every process then
+/// takes the same optimizer step, so parameters and target heads stay identical everywhere.
 public final class ILQLTrainer {
     /// The run's settings.
     public let config: TrainerConfig
@@ -22,8 +28,10 @@ public final class ILQLTrainer {
     public internal(set) var step = 0
     /// Where the data order stands.
     public internal(set) var dataOrder: DataOrder
-    /// Worker threads.
+    /// Worker threads (of this process).
     public let workerCount: Int
+    /// The processes taking part in the run (`SingleProcess` on one machine).
+    public let processGroup: any ProcessGroup
     /// Micro-batches per batch (fewer on a batch with fewer sequences).
     public let microBatchCount: Int
 
@@ -44,9 +52,16 @@ public final class ILQLTrainer {
     /// Prepares a run: validates the config, initialises the parameters (GPT-2's and PyTorch's
     /// initialisation from `config.seed`) unless `initialParameters` are given, and starts the
     /// workers, each allocating its buffers once.
-    public init(config: TrainerConfig, dataset: OfflineDataset, initialParameters: FloatBuffer? = nil) throws {
+    ///
+    /// With a `processGroup` of several processes, `config.parallel.workers` counts the workers of
+    /// each process, the micro-batches default to one per worker of the whole group, and every
+    /// process ends this initialiser holding rank 0's parameters (see `broadcastStateFromRoot`);
+    /// each process must load the same data.
+    public init(config: TrainerConfig, dataset: OfflineDataset, initialParameters: FloatBuffer? = nil,
+                processGroup: any ProcessGroup = SingleProcess()) throws {
         try config.validate()
         self.config = config
+        self.processGroup = processGroup
         self.dataset = dataset
         let network = ILQLNetwork(gpt2: config.model, ilql: config.method)
         self.network = network
@@ -68,12 +83,16 @@ public final class ILQLTrainer {
         dataOrder = DataOrder(sampleCount: dataset.count, seed: config.seed &+ 0x0DA7_A0D3)
 
         let requestedWorkers = config.parallel.workers ?? Topology.defaultWorkerCount()
-        let microBatches = min(config.parallel.microBatches ?? requestedWorkers, config.batchSize)
+        let groupWorkers = requestedWorkers * processGroup.size
+        let microBatches = min(config.parallel.microBatches ?? groupWorkers, config.batchSize)
         microBatchCount = microBatches
         workerCount = min(requestedWorkers, microBatches)
         if workerCount < requestedWorkers {
             BindingWarnings.warnOnce(BindingWarnings.Key("fewerMicroBatchesThanWorkers"),
                 "only \(microBatches) micro-batches per batch: using \(workerCount) of \(requestedWorkers) workers")
+        } else if microBatches < groupWorkers {
+            BindingWarnings.warnOnce(BindingWarnings.Key("fewerMicroBatchesThanGroupWorkers"),
+                "only \(microBatches) micro-batches per batch for \(groupWorkers) workers on \(processGroup.size) processes: some workers idle")
         }
 
         var chunks: [Range<Int>] = [], chunkRows: [Int] = []
@@ -101,11 +120,12 @@ public final class ILQLTrainer {
         let states = (0..<workerCount).map { _ in WorkerState(gradientCount: table.trainablePrefixCount) }
         workers = states
         let seqLength = config.seqLength
-        pool = WorkerPool(workers: workerCount, pin: config.parallel.pin) { index in
+        pool = WorkerPool(workers: workerCount, pin: config.parallel.pin, firstCore: config.parallel.firstCore) { index in
             // OpenBLAS stays on the calling thread: the parallelism comes from the workers.
             BLAS.useSingleThread()
             states[index].workspace = network.makeWorkspace(maxBatch: maxMicroBatch, maxLength: seqLength)
         }
+        if processGroup.size > 1 { try broadcastStateFromRoot() }
     }
 
     deinit {
@@ -137,13 +157,14 @@ public final class ILQLTrainer {
     }
 
     /// Trains until `steps` more steps are done or the run's `totalSteps` is reached, calling
-    /// `onStep` after each; returns the last step's report.
+    /// `onStep` after each; returns the last step's report. Throws only when the process group
+    /// fails (a lost peer).
     @discardableResult
-    public func train(steps: Int? = nil, onStep: (StepReport) -> Void = { _ in }) -> StepReport? {
+    public func train(steps: Int? = nil, onStep: (StepReport) -> Void = { _ in }) throws -> StepReport? {
         let end = min(totalSteps, steps.map { step + $0 } ?? totalSteps)
         var last: StepReport?
         while step < end {
-            let report = trainStep()
+            let report = try trainStep()
             onStep(report)
             last = report
         }
@@ -152,7 +173,7 @@ public final class ILQLTrainer {
 
     /// Steps whose batch was skipped because its loss or gradient was not finite
     /// (`onNonFinite: .skip`).
-    public private(set) var skippedSteps = 0
+    public internal(set) var skippedSteps = 0
 
     /// One optimizer step on the next batch.
     ///
@@ -160,11 +181,18 @@ public final class ILQLTrainer {
     /// `onNonFinite: .stop` the step is not taken at all (the data order is rewound, so the
     /// trainer still holds the last good state and `step` is unchanged) and the report lists the
     /// faulty terms; with `.skip` the batch is dropped, the step counted and `skippedSteps` raised.
-    public func trainStep() -> StepReport {
+    /// Every process of a group makes the same decision.
+    ///
+    /// Throws only when the process group fails (a lost peer); the step is then not taken.
+    public func trainStep() throws -> StepReport {
         let start = DispatchTime.now().uptimeNanoseconds
         let orderBefore = dataOrder
         let indices = dataOrder.nextBatch(size: config.batchSize)
-        let gradients = computeGradients(sampleIndices: indices)
+        let gradients: ComputedGradients
+        do { gradients = try computeGradients(sampleIndices: indices) } catch {
+            dataOrder = orderBefore
+            throw error
+        }
         let computed = DispatchTime.now().uptimeNanoseconds
 
         let learningRate = config.scheduler.learningRate(base: config.optimizer.learningRate, step: step)
@@ -187,7 +215,12 @@ public final class ILQLTrainer {
                 reduceSeconds: 0, syncSeconds: 0, idleSeconds: [], syncedTargets: false, nonFinite: faults)
         }
         step += 1
-        reduceAndUpdate(gradients.buffers, learningRate: learningRate)
+        do { try reduceAndUpdate(gradients.buffers, learningRate: learningRate) } catch {
+            // Nothing was updated: the sum over processes comes before any optimizer step.
+            step -= 1
+            dataOrder = orderBefore
+            throw error
+        }
         let reduced = DispatchTime.now().uptimeNanoseconds
         let syncs = network.syncsTargets(afterStep: step)
         if syncs { syncTargets() }
@@ -205,13 +238,26 @@ public final class ILQLTrainer {
             syncedTargets: syncs)
     }
 
-    /// The gradient of the batch made of `sampleIndices`, left in per-worker buffers (not yet
-    /// summed), with the batch's loss output, normaliser and token count.
-    func computeGradients(sampleIndices: [Int]) -> (buffers: [UnsafeMutablePointer<Float>], output: ILQLLossOutput,
-                                                    normalizer: Int, tokens: Int, finite: Bool) {
+    /// A batch's gradient, left in per-worker buffers (not yet summed), with the whole batch's
+    /// loss output (over every process), normaliser and token count.
+    struct ComputedGradients {
+        var buffers: [UnsafeMutablePointer<Float>]
+        var output: ILQLLossOutput
+        var normalizer: Int
+        var tokens: Int
+        /// Whether every gradient of every process is finite.
+        var finite: Bool
+    }
+
+    /// The gradient of the batch made of `sampleIndices`: this process's share of it in
+    /// per-worker buffers, and the loss output and finiteness of the whole batch.
+    func computeGradients(sampleIndices: [Int]) throws -> ComputedGradients {
         let elements = sampleIndices.map { dataset.elements[$0] }
+        // The group's workers in rank order, as if they were the workers of one process.
         let plan = MicroBatchPlan(lengths: elements.map(\.inputIDs.count), microBatchCount: microBatchCount,
-                                  workers: workerCount)
+                                  workers: workerCount * processGroup.size)
+        let firstRun = min(processGroup.rank * workerCount, plan.runs.count)
+        let localRuns = Array(plan.runs[firstRun..<min(firstRun + workerCount, plan.runs.count)])
         let batches = plan.microBatches.map { positions in ILQLBatch(positions.map { elements[$0] }) }
         // N of the whole batch: every loss term is divided by it, so the per-worker parts add up
         // to the one-worker gradient (ILQL.md §8.1).
@@ -223,11 +269,11 @@ public final class ILQLTrainer {
         let network = self.network, parameters = parameterViews, states = workers
         pool.run { index in
             let state = states[index]
-            guard index < plan.runs.count, let workspace = state.workspace else { return }
+            guard index < localRuns.count, let workspace = state.workspace else { return }
             let started = DispatchTime.now().uptimeNanoseconds
             workspace.phaseSeconds = PhaseSeconds()
             state.stack.reset()
-            for j in plan.runs[index] {
+            for j in localRuns[index] {
                 let leaf = state.stack.leaf()
                 outputs[j] = network.accumulateGradients(
                     parameters: parameters, gradients: state.views(of: leaf, network: network), batch: batches[j],
@@ -238,16 +284,57 @@ public final class ILQLTrainer {
             state.finite = allFinite(state.result!)
             state.computeSeconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         }
-        // Statistics merged in micro-batch order, whatever the worker count.
+        var finite = workers.prefix(localRuns.count).allSatisfy(\.finite)
+        var buffers = workers.prefix(localRuns.count).map { $0.result!.pointer }
+        if buffers.isEmpty {
+            // More processes than micro-batches: this one adds a zero gradient to the sum.
+            workers[0].stack.reset()
+            let zero = workers[0].stack.leaf()
+            workers[0].stack.push(zero)
+            buffers = [zero.pointer]
+        }
+        if processGroup.size > 1 {
+            let owned = localRuns.first.map { $0.lowerBound..<localRuns.last!.upperBound } ?? 0..<0
+            finite = try exchangeOutputs(outputs, count: batches.count, owned: owned, finite: finite)
+        }
+        // Statistics merged in micro-batch order, whatever the worker or process count.
         var output = ILQLLossOutput(qHeadCount: config.method.qHeadCount)
         for j in 0..<batches.count { output.merge(outputs[j]) }
-        let buffers = workers.prefix(plan.runs.count).map { $0.result!.pointer }
-        let finite = workers.prefix(plan.runs.count).allSatisfy(\.finite)
-        return (buffers, output, normalizer, tokens, finite)
+        return ComputedGradients(buffers: buffers, output: output, normalizer: normalizer, tokens: tokens, finite: finite)
+    }
+
+    /// Gives every process every micro-batch's loss output (each process fills the ones it
+    /// computed) and returns whether every process's gradients were finite.
+    ///
+    /// One sum over processes of a vector in which each micro-batch's slots are filled by the one
+    /// process that computed it and are zero elsewhere: adding zeros is exact, so every process
+    /// receives the computed values bit for bit, infinities and NaN included.
+    private func exchangeOutputs(_ outputs: UnsafeMutablePointer<ILQLLossOutput>, count: Int, owned: Range<Int>,
+                                 finite: Bool) throws -> Bool {
+        let width = ILQLLossOutput.packedCount(qHeadCount: config.method.qHeadCount)
+        var packed = [Double](repeating: 0, count: count * width + 1)
+        for j in owned { outputs[j].pack(into: &packed, at: j * width) }
+        packed[count * width] = finite ? 0 : 1
+        try packed.withUnsafeMutableBufferPointer { try processGroup.allReduceSum($0.baseAddress!, count: $0.count) }
+        for j in 0..<count {
+            outputs[j] = ILQLLossOutput(unpacking: packed, at: j * width, qHeadCount: config.method.qHeadCount)
+        }
+        return packed[count * width] == 0
     }
 
     /// Sums the workers' gradients into the first buffer and applies AdamW, chunk by chunk.
-    private func reduceAndUpdate(_ buffers: [UnsafeMutablePointer<Float>], learningRate: Double) {
+    ///
+    /// On one machine the sum and the step are one pass over memory. With several processes the
+    /// in-process sum comes first, then the sum over processes of the whole buffer, then the step.
+    private func reduceAndUpdate(_ buffers: [UnsafeMutablePointer<Float>], learningRate: Double) throws {
+        var buffers = buffers
+        if processGroup.size > 1 {
+            AllReduce.sum(buffers, chunks: chunks)
+            // No scaling after the sum: each loss term was divided by the whole batch's N, so the
+            // sum over processes is already the batch's gradient.
+            try processGroup.allReduceSum(buffers[0], count: network.table.trainablePrefixCount)
+            buffers = [buffers[0]]
+        }
         let gradient = buffers[0]
         let p = parameters.pointer, m = firstMoment.pointer, v = secondMoment.pointer
         let table = network.table, rows = chunkRows, chunks = self.chunks, t = step, config = self.config
@@ -324,10 +411,11 @@ extension ILQLTrainer {
     /// The summed gradient of the batch made of `sampleIndices`, computed exactly as a training
     /// step does (micro-batches, workers, pairwise reduction) but without updating anything.
     /// For checks and benchmarks.
-    public func batchGradient(sampleIndices: [Int]) -> (gradient: [Float], statistics: [String: Double]) {
-        let computed = computeGradients(sampleIndices: sampleIndices)
+    public func batchGradient(sampleIndices: [Int]) throws -> (gradient: [Float], statistics: [String: Double]) {
+        let computed = try computeGradients(sampleIndices: sampleIndices)
         let count = network.table.trainablePrefixCount
         AllReduce.sum(computed.buffers, chunks: AllReduce.chunks(count: count, size: Self.chunkSize))
+        try processGroup.allReduceSum(computed.buffers[0], count: count)
         // Laid out like the parameters; the target heads, which get no gradient, read as zeros.
         let gradient = Array(UnsafeBufferPointer(start: computed.buffers[0], count: count))
             + [Float](repeating: 0, count: network.table.totalCount - count)

@@ -51,6 +51,10 @@ public struct ParallelConfig: Codable, Equatable, Sendable {
     /// counts when this is fixed to a power of two and the worker count is a power of two that
     /// divides it.
     public var microBatches: Int?
+    /// The core worker 0 is pinned to (the others follow, modulo the core count). Not a config
+    /// key: `ilql train` sets it when several MPI processes share one machine, so that each
+    /// process pins its workers to its own cores.
+    public var firstCore = 0
 
     /// One worker per core, pinned, one micro-batch per worker.
     public init() {}
