@@ -19,7 +19,7 @@ enum ProcessLaunch {
         #else
         let environment = ProcessInfo.processInfo.environment
         if let size = launcherSizeVariables.lazy.compactMap({ environment[$0].flatMap(Int.init) }).first, size > 1 {
-            throw ValidationError("started by an MPI launcher with \(size) processes, but this ilql was built without MPI: install libopenmpi-dev and rebuild (ILQL_MPI=1 swift build -c release)")
+            throw LaunchError(message: "started by an MPI launcher with \(size) processes, but this ilql was built without MPI: install libopenmpi-dev and rebuild (ILQL_MPI=1 swift build -c release)")
         }
         #endif
         return SingleProcess()
@@ -60,4 +60,10 @@ enum ProcessLaunch {
         #endif
         exit(1)
     }
+}
+
+/// A launch this build cannot serve.
+struct LaunchError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
 }

@@ -17,7 +17,7 @@ final class TrainerTests: XCTestCase {
         return try! OfflineDataset(samples: samples, tokenizer: CharacterTokenizer.randomWalks, maxLength: 11, source: "walks")
     }()
 
-    func makeConfig(workers: Int, microBatches: Int? = 4) -> TrainerConfig {
+    static func makeConfig(workers: Int, microBatches: Int? = 4) -> TrainerConfig {
         var config = TrainerConfig(model: GPT2Config(layerCount: 2, headCount: 4, width: 32, maxPositions: 16, vocabularySize: 23))
         config.batchSize = 16
         config.seqLength = 11
@@ -37,10 +37,10 @@ final class TrainerTests: XCTestCase {
     func testAveragedGradientMatchesOneWorkerFullBatch() throws {
         let indices = Array(0..<16)
         // The reference: one worker, the whole batch as a single micro-batch.
-        let reference = try ILQLTrainer(config: makeConfig(workers: 1, microBatches: 1), dataset: Self.dataset)
+        let reference = try ILQLTrainer(config: Self.makeConfig(workers: 1, microBatches: 1), dataset: Self.dataset)
         let (expected, expectedStats) = try reference.batchGradient(sampleIndices: indices)
         for workers in 1...4 {
-            let trainer = try ILQLTrainer(config: makeConfig(workers: workers, microBatches: 4), dataset: Self.dataset)
+            let trainer = try ILQLTrainer(config: Self.makeConfig(workers: workers, microBatches: 4), dataset: Self.dataset)
             let (gradient, stats) = try trainer.batchGradient(sampleIndices: indices)
             var worst = 0.0
             for (spec, offset) in zip(trainer.network.table.specs, trainer.network.table.offsets) where spec.trainable {
@@ -56,7 +56,7 @@ final class TrainerTests: XCTestCase {
     }
 
     func trainedParameters(workers: Int, microBatches: Int = 4, jitter: Bool = false) throws -> [UInt32] {
-        let trainer = try ILQLTrainer(config: makeConfig(workers: workers, microBatches: microBatches), dataset: Self.dataset)
+        let trainer = try ILQLTrainer(config: Self.makeConfig(workers: workers, microBatches: microBatches), dataset: Self.dataset)
         if jitter {
             // Random delays before each worker's share: arrival order must not matter.
             trainer.beforeEachWorkerJob = { worker in usleep(UInt32.random(in: 0...3_000)) }
@@ -84,7 +84,7 @@ final class TrainerTests: XCTestCase {
     }
 
     func testTrainingReducesTheLoss() throws {
-        var config = makeConfig(workers: 2)
+        var config = Self.makeConfig(workers: 2)
         config.totalSteps = 40
         config.epochs = 20
         config.scheduler.etaMin = config.optimizer.learningRate  // constant rate
@@ -103,7 +103,7 @@ final class TrainerTests: XCTestCase {
         guard topology.bindingUnavailableReason == nil, topology.coreCount >= 2 else {
             throw XCTSkip("needs two cores and working thread binding")
         }
-        let trainer = try ILQLTrainer(config: makeConfig(workers: 2), dataset: Self.dataset)
+        let trainer = try ILQLTrainer(config: Self.makeConfig(workers: 2), dataset: Self.dataset)
         try trainer.train(steps: 1)
         print("trainer worker cores: \(trainer.workerCores)")
         XCTAssertEqual(Set(trainer.workerCores.compactMap { $0 }).count, 2)

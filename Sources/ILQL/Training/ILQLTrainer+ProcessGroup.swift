@@ -13,10 +13,10 @@ extension ILQLTrainer {
         let group = processGroup
         guard group.size > 1 else { return }
         let fingerprint = dataset.fingerprint
-        let rootFingerprint = try group.broadcast(Array(fingerprint.utf8))
-        guard String(decoding: rootFingerprint, as: UTF8.self) == fingerprint else {
-            throw ProcessGroupError.dataMismatch(rank: group.rank, fingerprint: fingerprint,
-                                                 rootFingerprint: String(decoding: rootFingerprint, as: UTF8.self))
+        let rootFingerprint = String(decoding: try group.broadcast(Array(fingerprint.utf8)), as: UTF8.self)
+        // Decided together, so that no process goes on to wait for one that has stopped.
+        guard try !group.any(rootFingerprint != fingerprint) else {
+            throw ProcessGroupError.dataMismatch(rank: group.rank, fingerprint: fingerprint, rootFingerprint: rootFingerprint)
         }
         for buffer in [parameters, firstMoment, secondMoment] {
             try group.broadcast(buffer.pointer, byteCount: buffer.count * MemoryLayout<Float>.stride, root: 0)
@@ -72,17 +72,17 @@ extension ILQLTrainer {
 
 /// A multi-process run that cannot go on.
 public enum ProcessGroupError: Error, CustomStringConvertible {
-    /// A process loaded other data than rank 0.
+    /// Some process loaded other data than rank 0 (thrown on every process).
     case dataMismatch(rank: Int, fingerprint: String, rootFingerprint: String)
-    /// Some process's parameters or optimizer state differ from rank 0's.
+    /// Some process's parameters or optimizer state differ from rank 0's (thrown on every process).
     case diverged(rank: Int, step: Int)
 
     public var description: String {
         switch self {
         case let .dataMismatch(rank, fingerprint, rootFingerprint):
-            return "rank \(rank) loaded other training data than rank 0 (\(fingerprint) against \(rootFingerprint)): every process must read the same data.train file"
+            return "the processes loaded different training data (rank \(rank): \(fingerprint); rank 0: \(rootFingerprint)): every process must read the same data.train file"
         case let .diverged(rank, step):
-            return "at step \(step) the processes no longer hold identical parameters and optimizer state (seen on rank \(rank)); no checkpoint of this step was written"
+            return "at step \(step) the processes no longer hold identical parameters and optimizer state (reported by rank \(rank)); no checkpoint of this step was written"
         }
     }
 }
