@@ -53,6 +53,11 @@ let mpiTargets: [Target] = buildsMPI ? [
     .target(name: "CMPIShim", dependencies: ["CMPI"]),
     /// `MPIProcessGroup`: the processes `mpirun` starts, joined after the in-process all-reduce.
     .target(name: "ILQLMPI", dependencies: ["ILQLParallel", "CMPIShim"]),
+    /// All-reduce time over shared memory and TCP, and the projected multi-machine efficiency.
+    .executableTarget(
+        name: "MPIBenchmark", dependencies: ["ILQL", "ILQLMPI"],
+        path: "Benchmarks/MPIBenchmark",
+        swiftSettings: numericSwiftSettings),
 ] : []
 
 let package = Package(
