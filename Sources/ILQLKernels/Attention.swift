@@ -95,24 +95,25 @@ public enum Attention {
         let scale = 1 / Float(headSize).squareRoot()
         for h in 0..<heads {
             let q = query + h * headSize
+            // The same operations, in the same order, as `forwardDirect`'s row for this position,
+            // so decoding with the cache reproduces the full forward exactly.
             for j in 0..<visible {
-                let k = keys + j * features + h * headSize
-                var dot: Float = 0
-                for c in 0..<headSize { dot += q[c] * k[c] }
-                scores[j] = dot * scale
+                scores[j] = ShortVector.dot(q, keys + j * features + h * headSize, count: headSize) * scale
             }
             causalSoftmax(row: scores, visible: visible, length: visible)
-            let o = out + h * headSize
-            for c in 0..<headSize { o[c] = 0 }
-            for j in 0..<visible {
-                let v = values + j * features + h * headSize
-                let weight = scores[j]
-                for c in 0..<headSize { o[c] += weight * v[c] }
-            }
+            ShortVector.addWeightedRows(out + h * headSize, overwrite: true, weights: scores,
+                                        rows: values + h * headSize, rowStride: features, rowCount: visible, count: headSize)
         }
     }
 
     /// `forward` for short sequences: the same products as loops over the visible positions only.
+    ///
+    /// Each (sequence, head) block goes in three passes so that the exponentials, the costly part
+    /// of the softmax, run as one vectorised loop over the whole length × length block instead of
+    /// a few scalar calls per row: scores minus their row's maximum (masked entries −∞), `exp`
+    /// over the block (e^−∞ = 0 keeps the mask), then each row's normalisation and its weighted
+    /// sum of value rows. The arithmetic is `causalSoftmax`'s, in the same order, so
+    /// `forwardCached` reproduces these rows exactly.
     static func forwardDirect(
         out: UnsafeMutablePointer<Float>, probabilities: UnsafeMutablePointer<Float>,
         qkv: UnsafePointer<Float>, batch: Int, length: Int, features: Int, heads: Int
@@ -125,19 +126,24 @@ public enum Attention {
                 let p = probabilities + (b * heads + h) * length * length
                 for i in 0..<length {
                     let q = sequence + i * stride + h * headSize, row = p + i * length
+                    var maximum = -Float.infinity
                     for j in 0...i {
-                        let k = sequence + j * stride + features + h * headSize
-                        var dot: Float = 0
-                        for c in 0..<headSize { dot += q[c] * k[c] }
-                        row[j] = dot * scale
+                        row[j] = ShortVector.dot(q, sequence + j * stride + features + h * headSize, count: headSize) * scale
+                        maximum = Swift.max(maximum, row[j])
                     }
-                    causalSoftmax(row: row, visible: i + 1, length: length)
-                    let o = out + (b * length + i) * features + h * headSize
-                    for c in 0..<headSize { o[c] = 0 }
-                    for j in 0...i {
-                        let v = sequence + j * stride + 2 * features + h * headSize, weight = row[j]
-                        for c in 0..<headSize { o[c] += weight * v[c] }
-                    }
+                    for j in 0...i { row[j] -= maximum }
+                    for j in (i + 1)..<length { row[j] = -.infinity }
+                }
+                for e in 0..<(length * length) { p[e] = FastMath.exp(p[e]) }
+                for i in 0..<length {
+                    let row = p + i * length
+                    var sum: Float = 0
+                    for j in 0...i { sum += row[j] }
+                    let inverse = 1 / sum
+                    for j in 0...i { row[j] *= inverse }
+                    ShortVector.addWeightedRows(out + (b * length + i) * features + h * headSize, overwrite: true,
+                                                weights: row, rows: sequence + 2 * features + h * headSize,
+                                                rowStride: stride, rowCount: i + 1, count: headSize)
                 }
             }
         }
@@ -160,25 +166,19 @@ public enum Attention {
                     // dP[j] = dOut_i · v_j, and dv_j += P_ij · dOut_i.
                     for j in 0...i {
                         let v = sequence + j * stride + 2 * features + h * headSize
-                        let dv = dSequence + j * stride + 2 * features + h * headSize
-                        var dot: Float = 0
-                        for c in 0..<headSize { dot += d[c] * v[c] }
-                        scratch[j] = dot
-                        let weight = row[j]
-                        for c in 0..<headSize { dv[c] += weight * d[c] }
+                        scratch[j] = ShortVector.dot(d, v, count: headSize)
+                        ShortVector.addScaled(dSequence + j * stride + 2 * features + h * headSize, row[j], d, count: headSize)
                     }
                     softmaxBackward(row: scratch, probabilities: row, visible: i + 1, length: i + 1)
                     // dq_i += dS_i · k / √d and dk_j += dS_ij · q_i / √d.
-                    let q = sequence + i * stride + h * headSize, dq = dSequence + i * stride + h * headSize
+                    let q = sequence + i * stride + h * headSize
                     for j in 0...i {
-                        let k = sequence + j * stride + features + h * headSize
-                        let dk = dSequence + j * stride + features + h * headSize
-                        let weight = scratch[j] * scale
-                        for c in 0..<headSize {
-                            dq[c] += weight * k[c]
-                            dk[c] += weight * q[c]
-                        }
+                        scratch[j] *= scale
+                        ShortVector.addScaled(dSequence + j * stride + features + h * headSize, scratch[j], q, count: headSize)
                     }
+                    ShortVector.addWeightedRows(dSequence + i * stride + h * headSize, overwrite: false, weights: scratch,
+                                                rows: sequence + features + h * headSize, rowStride: stride,
+                                                rowCount: i + 1, count: headSize)
                 }
             }
         }
