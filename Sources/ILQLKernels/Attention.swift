@@ -122,6 +122,8 @@ public enum Attention {
         let scale = 1 / Float(headSize).squareRoot()
         for b in 0..<batch {
             let sequence = qkv + b * length * stride
+            // The next sequence's rows while this one is computed (see `backwardDirect`).
+            if b + 1 < batch { Prefetch.lines(sequence + length * stride, count: length * stride) }
             for h in 0..<heads {
                 let p = probabilities + (b * heads + h) * length * length
                 for i in 0..<length {
@@ -159,6 +161,14 @@ public enum Attention {
         let scale = 1 / Float(headSize).squareRoot()
         for b in 0..<batch {
             let sequence = qkv + b * length * stride, dSequence = dQkv + b * length * stride
+            // The next sequence's rows while this one is computed: every head reads a few floats
+            // of each row at a stride the hardware prefetchers do not follow.
+            if b + 1 < batch {
+                Prefetch.lines(sequence + length * stride, count: length * stride)
+                Prefetch.lines(dSequence + length * stride, count: length * stride)
+                Prefetch.lines(dOut + (b + 1) * length * features, count: length * features)
+                Prefetch.lines(probabilities + (b + 1) * heads * length * length, count: heads * length * length)
+            }
             for h in 0..<heads {
                 let p = probabilities + (b * heads + h) * length * length
                 for i in 0..<length {
