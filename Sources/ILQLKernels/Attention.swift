@@ -151,7 +151,12 @@ public enum Attention {
         }
     }
 
-    /// `backward` for short sequences; `scratch` holds one row of `length` floats.
+    /// `backward` for short sequences; `scratch` holds length·length floats.
+    ///
+    /// Row by row, dS_i = softmax′(d_i·Vᵀ) / √d gives dq_i; dS is also kept transposed in
+    /// `scratch`, so that afterwards each position's dk_j = Σ_i dS_ij q_i and dv_j = Σ_i P_ij d_i
+    /// are single weighted sums of rows held in registers, instead of one read-modify-write of
+    /// dk_j and dv_j for every (i, j) pair.
     static func backwardDirect(
         dQkv: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
         dOut: UnsafePointer<Float>, qkv: UnsafePointer<Float>, probabilities: UnsafePointer<Float>,
@@ -159,36 +164,49 @@ public enum Attention {
     ) {
         let headSize = features / heads, stride = 3 * features
         let scale = 1 / Float(headSize).squareRoot()
-        for b in 0..<batch {
-            let sequence = qkv + b * length * stride, dSequence = dQkv + b * length * stride
-            // The next sequence's rows while this one is computed: every head reads a few floats
-            // of each row at a stride the hardware prefetchers do not follow.
-            if b + 1 < batch {
-                Prefetch.lines(sequence + length * stride, count: length * stride)
-                Prefetch.lines(dSequence + length * stride, count: length * stride)
-                Prefetch.lines(dOut + (b + 1) * length * features, count: length * features)
-                Prefetch.lines(probabilities + (b + 1) * heads * length * length, count: heads * length * length)
-            }
-            for h in 0..<heads {
-                let p = probabilities + (b * heads + h) * length * length
-                for i in 0..<length {
-                    let d = dOut + (b * length + i) * features + h * headSize, row = p + i * length
-                    // dP[j] = dOut_i · v_j, and dv_j += P_ij · dOut_i.
-                    for j in 0...i {
-                        let v = sequence + j * stride + 2 * features + h * headSize
-                        scratch[j] = ShortVector.dot(d, v, count: headSize)
-                        ShortVector.addScaled(dSequence + j * stride + 2 * features + h * headSize, row[j], d, count: headSize)
+        let transposedGradients = scratch
+        // One row of dS and one column of P: 2·length floats, at most 256 bytes.
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * length) { rows in
+            let row = rows.baseAddress!, column = row + length
+            for b in 0..<batch {
+                let sequence = qkv + b * length * stride, dSequence = dQkv + b * length * stride
+                let gradients = dOut + b * length * features
+                // The next sequence's rows while this one is computed: every head reads a few
+                // floats of each row at a stride the hardware prefetchers do not follow.
+                if b + 1 < batch {
+                    Prefetch.lines(sequence + length * stride, count: length * stride)
+                    Prefetch.lines(dSequence + length * stride, count: length * stride)
+                    Prefetch.lines(dOut + (b + 1) * length * features, count: length * features)
+                    Prefetch.lines(probabilities + (b + 1) * heads * length * length, count: heads * length * length)
+                }
+                for h in 0..<heads {
+                    let p = probabilities + (b * heads + h) * length * length
+                    let queries = sequence + h * headSize, keys = queries + features, values = queries + 2 * features
+                    let dQueries = dSequence + h * headSize, dKeys = dQueries + features, dValues = dQueries + 2 * features
+                    for i in 0..<length {
+                        let d = gradients + i * features + h * headSize
+                        // dP_ij = d_i · v_j, then the softmax backward and 1/√d.
+                        for j in 0...i { row[j] = ShortVector.dot(d, values + j * stride, count: headSize) }
+                        softmaxBackward(row: row, probabilities: p + i * length, visible: i + 1, length: i + 1)
+                        for j in 0...i {
+                            row[j] *= scale
+                            transposedGradients[j * length + i] = row[j]
+                        }
+                        // dq_i += Σ_j dS_ij k_j.
+                        ShortVector.addWeightedRows(dQueries + i * stride, overwrite: false, weights: row,
+                                                    rows: keys, rowStride: stride, rowCount: i + 1, count: headSize)
                     }
-                    softmaxBackward(row: scratch, probabilities: row, visible: i + 1, length: i + 1)
-                    // dq_i += dS_i · k / √d and dk_j += dS_ij · q_i / √d.
-                    let q = sequence + i * stride + h * headSize
-                    for j in 0...i {
-                        scratch[j] *= scale
-                        ShortVector.addScaled(dSequence + j * stride + features + h * headSize, scratch[j], q, count: headSize)
+                    for j in 0..<length {
+                        // dk_j += Σ_(i ≥ j) dS_ij q_i and dv_j += Σ_(i ≥ j) P_ij d_i.
+                        ShortVector.addWeightedRows(dKeys + j * stride, overwrite: false,
+                                                    weights: transposedGradients + j * length + j,
+                                                    rows: queries + j * stride, rowStride: stride,
+                                                    rowCount: length - j, count: headSize)
+                        for i in j..<length { column[i - j] = p[i * length + j] }
+                        ShortVector.addWeightedRows(dValues + j * stride, overwrite: false, weights: column,
+                                                    rows: gradients + j * features + h * headSize, rowStride: features,
+                                                    rowCount: length - j, count: headSize)
                     }
-                    ShortVector.addWeightedRows(dSequence + i * stride + h * headSize, overwrite: false, weights: scratch,
-                                                rows: sequence + features + h * headSize, rowStride: stride,
-                                                rowCount: i + 1, count: headSize)
                 }
             }
         }
