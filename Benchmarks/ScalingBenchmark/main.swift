@@ -28,9 +28,8 @@ while let argument = arguments.next() {
     }
 }
 guard steps >= 1, !workerCounts.isEmpty, workerCounts.allSatisfy({ $0 >= 1 }) else { fail("--steps and --workers must be positive") }
-// 4 micro-batches (or the most workers, if more) at every worker count: the same computation
-// everywhere, and per-worker activations small enough to share the caches well.
-let microBatchCount = microBatches ?? max(4, workerCounts.max()!)
+// The same micro-batches at every worker count: the same computation everywhere.
+let microBatchCount = microBatches ?? ScalingBenchmark.defaultMicroBatches(workerCounts: workerCounts)
 
 print("ScalingBenchmark: \(steps) timed steps after 1 warm-up, \(microBatchCount) micro-batches per batch, OpenBLAS core \(BLAS.coreName), \(Topology.defaultWorkerCount()) cores")
 var rows: [ScalingBenchmark.Row] = []

@@ -95,24 +95,25 @@ public enum Attention {
         let scale = 1 / Float(headSize).squareRoot()
         for h in 0..<heads {
             let q = query + h * headSize
+            // The same operations, in the same order, as `forwardDirect`'s row for this position,
+            // so decoding with the cache reproduces the full forward exactly.
             for j in 0..<visible {
-                let k = keys + j * features + h * headSize
-                var dot: Float = 0
-                for c in 0..<headSize { dot += q[c] * k[c] }
-                scores[j] = dot * scale
+                scores[j] = ShortVector.dot(q, keys + j * features + h * headSize, count: headSize) * scale
             }
             causalSoftmax(row: scores, visible: visible, length: visible)
-            let o = out + h * headSize
-            for c in 0..<headSize { o[c] = 0 }
-            for j in 0..<visible {
-                let v = values + j * features + h * headSize
-                let weight = scores[j]
-                for c in 0..<headSize { o[c] += weight * v[c] }
-            }
+            ShortVector.addWeightedRows(out + h * headSize, overwrite: true, weights: scores,
+                                        rows: values + h * headSize, rowStride: features, rowCount: visible, count: headSize)
         }
     }
 
     /// `forward` for short sequences: the same products as loops over the visible positions only.
+    ///
+    /// Each (sequence, head) block goes in three passes so that the exponentials, the costly part
+    /// of the softmax, run as one vectorised loop over the whole length × length block instead of
+    /// a few scalar calls per row: scores minus their row's maximum (masked entries −∞), `exp`
+    /// over the block (e^−∞ = 0 keeps the mask), then each row's normalisation and its weighted
+    /// sum of value rows. The arithmetic is `causalSoftmax`'s, in the same order, so
+    /// `forwardCached` reproduces these rows exactly.
     static func forwardDirect(
         out: UnsafeMutablePointer<Float>, probabilities: UnsafeMutablePointer<Float>,
         qkv: UnsafePointer<Float>, batch: Int, length: Int, features: Int, heads: Int
@@ -121,29 +122,41 @@ public enum Attention {
         let scale = 1 / Float(headSize).squareRoot()
         for b in 0..<batch {
             let sequence = qkv + b * length * stride
+            // The next sequence's rows while this one is computed (see `backwardDirect`).
+            if b + 1 < batch { Prefetch.lines(sequence + length * stride, count: length * stride) }
             for h in 0..<heads {
                 let p = probabilities + (b * heads + h) * length * length
                 for i in 0..<length {
                     let q = sequence + i * stride + h * headSize, row = p + i * length
+                    var maximum = -Float.infinity
                     for j in 0...i {
-                        let k = sequence + j * stride + features + h * headSize
-                        var dot: Float = 0
-                        for c in 0..<headSize { dot += q[c] * k[c] }
-                        row[j] = dot * scale
+                        row[j] = ShortVector.dot(q, sequence + j * stride + features + h * headSize, count: headSize) * scale
+                        maximum = Swift.max(maximum, row[j])
                     }
-                    causalSoftmax(row: row, visible: i + 1, length: length)
-                    let o = out + (b * length + i) * features + h * headSize
-                    for c in 0..<headSize { o[c] = 0 }
-                    for j in 0...i {
-                        let v = sequence + j * stride + 2 * features + h * headSize, weight = row[j]
-                        for c in 0..<headSize { o[c] += weight * v[c] }
-                    }
+                    for j in 0...i { row[j] -= maximum }
+                    for j in (i + 1)..<length { row[j] = -.infinity }
+                }
+                for e in 0..<(length * length) { p[e] = FastMath.exp(p[e]) }
+                for i in 0..<length {
+                    let row = p + i * length
+                    var sum: Float = 0
+                    for j in 0...i { sum += row[j] }
+                    let inverse = 1 / sum
+                    for j in 0...i { row[j] *= inverse }
+                    ShortVector.addWeightedRows(out + (b * length + i) * features + h * headSize, overwrite: true,
+                                                weights: row, rows: sequence + 2 * features + h * headSize,
+                                                rowStride: stride, rowCount: i + 1, count: headSize)
                 }
             }
         }
     }
 
-    /// `backward` for short sequences; `scratch` holds one row of `length` floats.
+    /// `backward` for short sequences; `scratch` holds length·length floats.
+    ///
+    /// Row by row, dS_i = softmax′(d_i·Vᵀ) / √d gives dq_i; dS is also kept transposed in
+    /// `scratch`, so that afterwards each position's dk_j = Σ_i dS_ij q_i and dv_j = Σ_i P_ij d_i
+    /// are single weighted sums of rows held in registers, instead of one read-modify-write of
+    /// dk_j and dv_j for every (i, j) pair.
     static func backwardDirect(
         dQkv: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
         dOut: UnsafePointer<Float>, qkv: UnsafePointer<Float>, probabilities: UnsafePointer<Float>,
@@ -151,33 +164,48 @@ public enum Attention {
     ) {
         let headSize = features / heads, stride = 3 * features
         let scale = 1 / Float(headSize).squareRoot()
-        for b in 0..<batch {
-            let sequence = qkv + b * length * stride, dSequence = dQkv + b * length * stride
-            for h in 0..<heads {
-                let p = probabilities + (b * heads + h) * length * length
-                for i in 0..<length {
-                    let d = dOut + (b * length + i) * features + h * headSize, row = p + i * length
-                    // dP[j] = dOut_i · v_j, and dv_j += P_ij · dOut_i.
-                    for j in 0...i {
-                        let v = sequence + j * stride + 2 * features + h * headSize
-                        let dv = dSequence + j * stride + 2 * features + h * headSize
-                        var dot: Float = 0
-                        for c in 0..<headSize { dot += d[c] * v[c] }
-                        scratch[j] = dot
-                        let weight = row[j]
-                        for c in 0..<headSize { dv[c] += weight * d[c] }
-                    }
-                    softmaxBackward(row: scratch, probabilities: row, visible: i + 1, length: i + 1)
-                    // dq_i += dS_i · k / √d and dk_j += dS_ij · q_i / √d.
-                    let q = sequence + i * stride + h * headSize, dq = dSequence + i * stride + h * headSize
-                    for j in 0...i {
-                        let k = sequence + j * stride + features + h * headSize
-                        let dk = dSequence + j * stride + features + h * headSize
-                        let weight = scratch[j] * scale
-                        for c in 0..<headSize {
-                            dq[c] += weight * k[c]
-                            dk[c] += weight * q[c]
+        let transposedGradients = scratch
+        // One row of dS and one column of P: 2·length floats, at most 256 bytes.
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * length) { rows in
+            let row = rows.baseAddress!, column = row + length
+            for b in 0..<batch {
+                let sequence = qkv + b * length * stride, dSequence = dQkv + b * length * stride
+                let gradients = dOut + b * length * features
+                // The next sequence's rows while this one is computed: every head reads a few
+                // floats of each row at a stride the hardware prefetchers do not follow.
+                if b + 1 < batch {
+                    Prefetch.lines(sequence + length * stride, count: length * stride)
+                    Prefetch.lines(dSequence + length * stride, count: length * stride)
+                    Prefetch.lines(dOut + (b + 1) * length * features, count: length * features)
+                    Prefetch.lines(probabilities + (b + 1) * heads * length * length, count: heads * length * length)
+                }
+                for h in 0..<heads {
+                    let p = probabilities + (b * heads + h) * length * length
+                    let queries = sequence + h * headSize, keys = queries + features, values = queries + 2 * features
+                    let dQueries = dSequence + h * headSize, dKeys = dQueries + features, dValues = dQueries + 2 * features
+                    for i in 0..<length {
+                        let d = gradients + i * features + h * headSize
+                        // dP_ij = d_i · v_j, then the softmax backward and 1/√d.
+                        for j in 0...i { row[j] = ShortVector.dot(d, values + j * stride, count: headSize) }
+                        softmaxBackward(row: row, probabilities: p + i * length, visible: i + 1, length: i + 1)
+                        for j in 0...i {
+                            row[j] *= scale
+                            transposedGradients[j * length + i] = row[j]
                         }
+                        // dq_i += Σ_j dS_ij k_j.
+                        ShortVector.addWeightedRows(dQueries + i * stride, overwrite: false, weights: row,
+                                                    rows: keys, rowStride: stride, rowCount: i + 1, count: headSize)
+                    }
+                    for j in 0..<length {
+                        // dk_j += Σ_(i ≥ j) dS_ij q_i and dv_j += Σ_(i ≥ j) P_ij d_i.
+                        ShortVector.addWeightedRows(dKeys + j * stride, overwrite: false,
+                                                    weights: transposedGradients + j * length + j,
+                                                    rows: queries + j * stride, rowStride: stride,
+                                                    rowCount: length - j, count: headSize)
+                        for i in j..<length { column[i - j] = p[i * length + j] }
+                        ShortVector.addWeightedRows(dValues + j * stride, overwrite: false, weights: column,
+                                                    rows: gradients + j * features + h * headSize, rowStride: features,
+                                                    rowCount: length - j, count: headSize)
                     }
                 }
             }

@@ -85,11 +85,21 @@ public enum GELU {
     public static func backward(
         dX: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>, x: UnsafePointer<Float>, count: Int
     ) {
-        for i in 0..<count {
-            let v = x[i]
-            let s = FastMath.sigmoid(twiceScale * (v + cubic * v * v * v))
-            let du = twiceScale * (1 + 3 * cubic * v * v)
-            dX[i] += dOut[i] * (s + v * s * (1 - s) * du)
-        }
+        for i in 0..<count { dX[i] += dOut[i] * derivative(x[i]) }
+    }
+
+    /// `gradient ← gradient · GELU'(x)`: the upstream gradient replaced by the input's, in place.
+    ///
+    /// The same values as `backward` into a zeroed `dX`, without the zeroing pass, the second
+    /// buffer or the read of it (the trunk's MLP backward has no other use for `dOut`).
+    public static func backwardInPlace(gradient: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, count: Int) {
+        for i in 0..<count { gradient[i] = gradient[i] * derivative(x[i]) }
+    }
+
+    @inline(__always)
+    static func derivative(_ v: Float) -> Float {
+        let s = FastMath.sigmoid(twiceScale * (v + cubic * v * v * v))
+        let du = twiceScale * (1 + 3 * cubic * v * v)
+        return s + v * s * (1 - s) * du
     }
 }

@@ -55,4 +55,33 @@ public enum FastMath {
         let s = 1 / (1 + e)
         return x >= 0 ? s : e * s
     }
+
+    /// `exp` on 16 lanes at once, lane for lane bit-identical to the scalar `exp` (the same
+    /// operations in the same order, with `min`/`max`/NaN behaving as `Swift.min`/`Swift.max`).
+    ///
+    /// For loops LLVM cannot vectorise by itself, such as a sum of exponentials (vectorising a
+    /// float reduction would reassociate it): the caller chooses the order of the sum.
+    @inlinable @inline(__always)
+    public static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> {
+        let lower = SIMD16<Float>(repeating: expLowerLimit), upper = SIMD16<Float>(repeating: expUpperLimit)
+        // Swift.max(x, lower) is `lower >= x ? lower : x`, Swift.min(·, upper) `upper < · ? upper : ·`.
+        var clamped = x.replacing(with: lower, where: lower .>= x)
+        clamped.replace(with: upper, where: upper .< clamped)
+        let magic = SIMD16<Float>(repeating: 12582912.0)
+        let shifted = clamped * SIMD16<Float>(repeating: 1.44269504088896341) + magic
+        let k = shifted - magic
+        var r = clamped - k * SIMD16<Float>(repeating: 0.693359375)
+        r = r - k * SIMD16<Float>(repeating: -2.12194440e-4)
+        var p = SIMD16<Float>(repeating: 1.0 / 5040.0)
+        p = p * r + SIMD16<Float>(repeating: 1.0 / 720.0)
+        p = p * r + SIMD16<Float>(repeating: 1.0 / 120.0)
+        p = p * r + SIMD16<Float>(repeating: 1.0 / 24.0)
+        p = p * r + SIMD16<Float>(repeating: 1.0 / 6.0)
+        p = p * r + SIMD16<Float>(repeating: 0.5)
+        p = p * r + SIMD16<Float>(repeating: 1.0)
+        p = p * r + SIMD16<Float>(repeating: 1.0)
+        let kBits = unsafeBitCast(shifted, to: SIMD16<UInt32>.self) &- 0x4B40_0000
+        let scale = unsafeBitCast((kBits &+ 127) &<< 23, to: SIMD16<Float>.self)
+        return (p * scale).replacing(with: 0, where: x .< lower)
+    }
 }

@@ -18,16 +18,9 @@ public enum LayerNorm {
         let n = Float(features)
         for row in 0..<rows {
             let xi = x + row * features, o = out + row * features
-            var sum: Float = 0
-            for j in 0..<features { sum += xi[j] }
-            let m = sum / n
+            let m = sum(xi, count: features) / n
             // Two passes: the variance of centred values does not lose precision to cancellation.
-            var squares: Float = 0
-            for j in 0..<features {
-                let d = xi[j] - m
-                squares += d * d
-            }
-            let r = 1 / (squares / n + epsilon).squareRoot()
+            let r = 1 / (squaredDeviations(xi, from: m, count: features) / n + epsilon).squareRoot()
             for j in 0..<features { o[j] = (xi[j] - m) * r * weight[j] + bias[j] }
             mean[row] = m
             rstd[row] = r
@@ -47,12 +40,7 @@ public enum LayerNorm {
         for row in 0..<rows {
             let xi = x + row * features, d = dOut + row * features, dx = dX + row * features
             let m = mean[row], r = rstd[row]
-            var gMean: Float = 0, gxMean: Float = 0
-            for j in 0..<features {
-                let g = d[j] * weight[j]
-                gMean += g
-                gxMean += g * (xi[j] - m) * r
-            }
+            var (gMean, gxMean) = projections(dOut: d, x: xi, weight: weight, mean: m, rstd: r, count: features)
             gMean /= n
             gxMean /= n
             for j in 0..<features {
@@ -62,5 +50,78 @@ public enum LayerNorm {
                 dx[j] += r * (d[j] * weight[j] - gMean - xHat * gxMean)
             }
         }
+    }
+
+    // The row reductions keep 8 running sums (one per lane) added in a fixed order, then the
+    // tail: a plain float reduction stays scalar (vectorising it would reassociate the sum), and
+    // these are two of the three passes over every row.
+
+    /// `Σ x[j]`.
+    @inline(__always)
+    static func sum(_ x: UnsafePointer<Float>, count: Int) -> Float {
+        var lanes = SIMD8<Float>()
+        var j = 0
+        while j + 8 <= count {
+            lanes += UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<Float>.self)
+            j += 8
+        }
+        var total = horizontalSum(lanes)
+        while j < count {
+            total += x[j]
+            j += 1
+        }
+        return total
+    }
+
+    /// `Σ (x[j] − mean)²`.
+    @inline(__always)
+    static func squaredDeviations(_ x: UnsafePointer<Float>, from mean: Float, count: Int) -> Float {
+        var lanes = SIMD8<Float>()
+        let means = SIMD8<Float>(repeating: mean)
+        var j = 0
+        while j + 8 <= count {
+            let d = UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<Float>.self) - means
+            lanes += d * d
+            j += 8
+        }
+        var total = horizontalSum(lanes)
+        while j < count {
+            let d = x[j] - mean
+            total += d * d
+            j += 1
+        }
+        return total
+    }
+
+    /// `(Σ g[j], Σ g[j]·x̂[j])` with g = dOut·weight and x̂ = (x − mean)·rstd.
+    @inline(__always)
+    static func projections(
+        dOut: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        mean: Float, rstd: Float, count: Int
+    ) -> (Float, Float) {
+        var gLanes = SIMD8<Float>(), gxLanes = SIMD8<Float>()
+        let means = SIMD8<Float>(repeating: mean), rstds = SIMD8<Float>(repeating: rstd)
+        var j = 0
+        while j + 8 <= count {
+            let g = UnsafeRawPointer(dOut + j).loadUnaligned(as: SIMD8<Float>.self)
+                * UnsafeRawPointer(weight + j).loadUnaligned(as: SIMD8<Float>.self)
+            gLanes += g
+            gxLanes += g * (UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<Float>.self) - means) * rstds
+            j += 8
+        }
+        var g = horizontalSum(gLanes), gx = horizontalSum(gxLanes)
+        while j < count {
+            let gj = dOut[j] * weight[j]
+            g += gj
+            gx += gj * (x[j] - mean) * rstd
+            j += 1
+        }
+        return (g, gx)
+    }
+
+    @inline(__always)
+    static func horizontalSum(_ lanes: SIMD8<Float>) -> Float {
+        let four = lanes.lowHalf + lanes.highHalf
+        return (four[0] + four[2]) + (four[1] + four[3])
     }
 }

@@ -21,7 +21,7 @@ public enum Matmul {
     ) {
         var beta: Float = 0
         if let bias {
-            for row in 0..<rows { (out + row * outFeatures).update(from: bias, count: outFeatures) }
+            broadcast(bias, into: out, rows: rows, features: outFeatures)
             beta = 1
         }
         switch layout {
@@ -33,6 +33,25 @@ public enum Matmul {
             Gemm.fast(.none, .transposed, m: rows, n: outFeatures, k: inFeatures,
                       a: input, lda: inFeatures, b: weight, ldb: inFeatures,
                       beta: beta, c: out, ldc: outFeatures)
+        }
+    }
+
+    /// Copies `bias` into every row of `out`, 16 floats at a time: a `memmove` call per row costs
+    /// about as much as the copy itself for rows of a few hundred floats.
+    @inline(__always)
+    static func broadcast(_ bias: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, rows: Int, features: Int) {
+        for row in 0..<rows {
+            let o = out + row * features
+            var j = 0
+            while j + 16 <= features {
+                UnsafeMutableRawPointer(o + j).storeBytes(
+                    of: UnsafeRawPointer(bias + j).loadUnaligned(as: SIMD16<Float>.self), as: SIMD16<Float>.self)
+                j += 16
+            }
+            while j < features {
+                o[j] = bias[j]
+                j += 1
+            }
         }
     }
 

@@ -16,15 +16,53 @@ public enum SoftmaxCrossEntropy {
     ) {
         for r in 0..<rows {
             let row = logits + r * classes
-            var maximum = -Float.infinity
-            for v in 0..<classes { maximum = Swift.max(maximum, row[v]) }
-            var sum: Float = 0
-            for v in 0..<classes { sum += FastMath.exp(row[v] - maximum) }
-            let lse = maximum + logf(sum)
+            let maximum = rowMaximum(row, count: classes)
+            let lse = maximum + logf(sumOfExponentials(row, minus: maximum, count: classes))
             logSumExp[r] = lse
             let target = Int(targets[r])
             losses[r] = target < 0 ? 0 : lse - row[target]
         }
+    }
+
+    /// The largest entry of `row` (NaN entries are passed over, as `Swift.max` does), 16 lanes at
+    /// a time: a scalar loop of `max` stays scalar.
+    @inline(__always)
+    static func rowMaximum(_ row: UnsafePointer<Float>, count: Int) -> Float {
+        var lanes = SIMD16<Float>(repeating: -.infinity)
+        var v = 0
+        while v + 16 <= count {
+            let x = UnsafeRawPointer(row + v).loadUnaligned(as: SIMD16<Float>.self)
+            lanes.replace(with: x, where: x .>= lanes)
+            v += 16
+        }
+        var maximum = -Float.infinity
+        for lane in 0..<16 { maximum = Swift.max(maximum, lanes[lane]) }
+        while v < count {
+            maximum = Swift.max(maximum, row[v])
+            v += 1
+        }
+        return maximum
+    }
+
+    /// `Σ_v e^(row[v] − shift)`: 16 running sums (one per lane) added in a fixed order, then the
+    /// tail. LLVM would keep the plain loop scalar, one `exp` at a time.
+    @inline(__always)
+    static func sumOfExponentials(_ row: UnsafePointer<Float>, minus shift: Float, count: Int) -> Float {
+        var lanes = SIMD16<Float>()
+        let shifts = SIMD16<Float>(repeating: shift)
+        var v = 0
+        while v + 16 <= count {
+            lanes += FastMath.exp(UnsafeRawPointer(row + v).loadUnaligned(as: SIMD16<Float>.self) - shifts)
+            v += 16
+        }
+        let half = lanes.lowHalf + lanes.highHalf
+        let quarter = half.lowHalf + half.highHalf
+        var sum = (quarter[0] + quarter[2]) + (quarter[1] + quarter[3])
+        while v < count {
+            sum += FastMath.exp(row[v] - shift)
+            v += 1
+        }
+        return sum
     }
 
     /// `dLogits[r] += dLosses[r] · (softmax(logits[r]) − onehot(target[r]))`.

@@ -99,11 +99,11 @@ public struct GPT2: Sendable {
             Matmul.backward(dInput: a.dFcGelu, dWeight: dw.fcProjectionWeight, dBias: dw.fcProjectionBias,
                             dOut: dResidual, input: s.fcGelu, weight: w.fcProjectionWeight,
                             rows: rows, inFeatures: 4 * c, outFeatures: c, layout: .inputMajor)
-            a.dFc.update(repeating: 0, count: rows * 4 * c)
-            GELU.backward(dX: a.dFc, dOut: a.dFcGelu, x: s.fc, count: rows * 4 * c)
+            // dFcGelu becomes dFc in place.
+            GELU.backwardInPlace(gradient: a.dFcGelu, x: s.fc, count: rows * 4 * c)
             a.dNorm.update(repeating: 0, count: rows * c)
             Matmul.backward(dInput: a.dNorm, dWeight: dw.fcWeight, dBias: dw.fcBias,
-                            dOut: a.dFc, input: s.norm2, weight: w.fcWeight,
+                            dOut: a.dFcGelu, input: s.norm2, weight: w.fcWeight,
                             rows: rows, inFeatures: c, outFeatures: 4 * c, layout: .inputMajor)
             // The skip connection passes dResidual through unchanged; the branch adds to it.
             LayerNorm.backward(dX: dResidual, dWeight: dw.norm2Weight, dBias: dw.norm2Bias,

@@ -44,7 +44,7 @@ public final class GPT2Activations {
     // Backward scratch, reused by every block.
     let dResidual, dNorm, dAttention: UnsafeMutablePointer<Float>
     let dQkv: UnsafeMutablePointer<Float>
-    let dFc, dFcGelu: UnsafeMutablePointer<Float>
+    let dFcGelu: UnsafeMutablePointer<Float>
     let dAttentionScratch: UnsafeMutablePointer<Float>
 
     /// Allocates the arena for micro-batches of up to `maxBatch` sequences of `maxLength` tokens.
@@ -66,7 +66,6 @@ public final class GPT2Activations {
         dNorm = views.dNorm
         dAttention = views.dAttention
         dQkv = views.dQkv
-        dFc = views.dFc
         dFcGelu = views.dFcGelu
         dAttentionScratch = views.dAttentionScratch
     }
@@ -76,7 +75,7 @@ public final class GPT2Activations {
         var embedded: UnsafeMutablePointer<Float>
         var blocks: [GPT2BlockActivations]
         var hidden, finalMean, finalRstd, logits: UnsafeMutablePointer<Float>
-        var dResidual, dNorm, dAttention, dQkv, dFc, dFcGelu, dAttentionScratch: UnsafeMutablePointer<Float>
+        var dResidual, dNorm, dAttention, dQkv, dFcGelu, dAttentionScratch: UnsafeMutablePointer<Float>
 
         init(config: GPT2Config, maxBatch: Int, maxLength: Int, carver: inout ArenaCarver) {
             let rows = maxBatch * maxLength, c = config.width
@@ -99,7 +98,6 @@ public final class GPT2Activations {
             dNorm = carver.take(rows * c)
             dAttention = carver.take(rows * c)
             dQkv = carver.take(rows * 3 * c)
-            dFc = carver.take(rows * 4 * c)
             dFcGelu = carver.take(rows * 4 * c)
             dAttentionScratch = carver.take(maxLength * maxLength)
         }

@@ -13,7 +13,7 @@ struct Bench: ParsableCommand {
     var config = "randomwalks"
     @Option(help: "Timed steps per worker count (after one warm-up step).")
     var steps = 5
-    @Option(help: "Micro-batches per batch (default: 4, or the most workers if more).")
+    @Option(help: "Micro-batches per batch (default: the most workers, the same at every count).")
     var microBatches: Int?
     @Option(help: "Also write the results as JSON to this file.")
     var json: String?
@@ -29,7 +29,7 @@ struct Bench: ParsableCommand {
         let counts = try workers.map { try parseList($0, option: "--workers") { Int($0) } }
             ?? Array(Set(sequence(first: 1) { $0 * 2 }.prefix { $0 < cores } + [cores])).sorted()
         guard counts.allSatisfy({ $0 >= 1 }), steps >= 1 else { throw ValidationError("--workers and --steps must be positive") }
-        let microBatchCount = microBatches ?? max(4, counts.max()!)
+        let microBatchCount = microBatches ?? ScalingBenchmark.defaultMicroBatches(workerCounts: counts)
         print("\(shape.name): \(steps) timed steps after 1 warm-up, \(microBatchCount) micro-batches, OpenBLAS core \(BLAS.coreName), \(cores) cores (\(ScalingBenchmark.cpuModel))")
         let rows = try ScalingBenchmark.run(shape: shape, workerCounts: counts, steps: steps, microBatches: microBatchCount) {
             FileHandle.standardError.write(Data(("  " + $0 + "\n").utf8))

@@ -17,10 +17,11 @@ import XCTest
 final class AttentionTests: XCTestCase {
     private let u = floatUnitRoundoff
 
-    /// (batch, length, features, heads): T = 1, batch 1, head sizes 1, 2, 3, 5 and 7, and lengths
-    /// on both sides of `Attention.directLengthLimit` (loops below it, sgemm above).
+    /// (batch, length, features, heads): T = 1, batch 1, head sizes 1, 2, 3, 5, 7 and 12 (one 8-wide
+    /// and one 4-wide chunk in `ShortVector`), and lengths on both sides of
+    /// `Attention.directLengthLimit` (loops below it, sgemm above).
     private let shapes = [(1, 1, 4, 1), (1, 1, 6, 3), (2, 3, 6, 2), (1, 5, 10, 2), (2, 4, 7, 1), (1, 6, 12, 4), (1, 3, 3, 3),
-                          (1, Attention.directLengthLimit, 4, 2), (1, Attention.directLengthLimit + 3, 6, 2)]
+                          (2, 11, 24, 2), (1, Attention.directLengthLimit, 4, 2), (1, Attention.directLengthLimit + 3, 6, 2)]
 
     private struct Result { let out: [Float]; let probabilities: [Float] }
 

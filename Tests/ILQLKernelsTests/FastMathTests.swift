@@ -123,4 +123,26 @@ final class FastMathTests: XCTestCase {
         print("FastMath.sigmoid(-100) = \(s) (truth \(truth))")
         XCTAssertTrue(s == 0 || abs(s - truth) <= 0.05 * truth, "sigmoid(-100) = \(s), truth \(truth)")
     }
+
+    /// The 16-lane `exp` is the scalar one lane for lane, bit for bit, over the range, its edges,
+    /// far outside it, ±0, ±∞ and NaN (so the scalar accuracy tests above cover it too).
+    func testSIMDExpEqualsScalarExpBitForBit() {
+        var inputs: [Float] = [0, -0, 1, -1, -87, -87.0001, -86.9999, 88, 88.0001, 87.9999, -1e30, 1e30,
+                               .infinity, -.infinity, .nan, .leastNormalMagnitude, -.leastNonzeroMagnitude, 1e-8]
+        let count = 200_000
+        for i in 0 ..< count { inputs.append(Float(-100 + 200 * Double(i) / Double(count - 1))) }
+        while inputs.count % 16 != 0 { inputs.append(0.5) }
+        var mismatches = 0
+        for start in stride(from: 0, to: inputs.count, by: 16) {
+            let lanes = FastMath.exp(SIMD16<Float>(inputs[start ..< start + 16]))
+            for lane in 0 ..< 16 {
+                let scalar = FastMath.exp(inputs[start + lane])
+                if lanes[lane].bitPattern != scalar.bitPattern {
+                    mismatches += 1
+                    if mismatches <= 5 { XCTFail("exp(\(inputs[start + lane])): SIMD \(lanes[lane]) vs scalar \(scalar)") }
+                }
+            }
+        }
+        XCTAssertEqual(mismatches, 0)
+    }
 }

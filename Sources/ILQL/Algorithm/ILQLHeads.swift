@@ -77,9 +77,8 @@ public struct MLPHeadTensors {
                          rows: Int, width d: Int) {
         for r in 0..<rows {
             let column = Int(columns[r])
-            let w = outputWeight + column * 2 * d, h = hidden + r * 2 * d
-            var sum: Float = 0
-            for j in 0..<(2 * d) { sum += h[j] * w[j] }
+            // In SIMD chunks: a plain float dot product stays one serial chain of 2d additions.
+            let sum = ShortVector.dot(hidden + r * 2 * d, outputWeight + column * 2 * d, count: 2 * d)
             out[r] = sum + outputBias[column]
         }
     }
