@@ -122,7 +122,7 @@ for shape in shapes {
     FileHandle.standardError.write(Data("  \(shape.name): \(steps) ILQL steps on \(cores) workers…\n".utf8))
     do {
         let rows = try ScalingBenchmark.run(shape: shape, workerCounts: [cores], steps: steps,
-                                            microBatches: max(4, cores)) { _ in }
+                                            microBatches: ScalingBenchmark.defaultMicroBatches(workerCounts: [cores])) { _ in }
         stepSeconds[shape.name] = rows[0].stepSecondsMedian
     } catch { fail("\(error)") }
 }
