@@ -53,15 +53,19 @@ struct Train: ParsableCommand {
 
     func run() throws {
         let group = try ProcessLaunch.processGroup()
-        guard group.size > 1 else { return try train(in: group) }
         do {
             try train(in: group)
-        } catch let exit as ExitCode where exit == ExitCode(130) {
-            // Every process stopped after the same step (the stop is agreed on collectively).
+        } catch let exit as ExitCode {
+            // An interrupted or non-finite run: every process stopped after the same step (both
+            // are decided on collectively), so they can leave MPI together.
             ProcessLaunch.finish(group)
             throw exit
         } catch {
-            ProcessLaunch.abort(group, error: error, command: Self.self)
+            // Any other error may be this process's alone: end the others rather than leave them
+            // waiting for it.
+            if group.size > 1 { ProcessLaunch.abort(group, error: error, command: Self.self) }
+            ProcessLaunch.finish(group)
+            throw error
         }
         ProcessLaunch.finish(group)
     }

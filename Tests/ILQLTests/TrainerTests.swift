@@ -71,6 +71,36 @@ final class TrainerTests: XCTestCase {
         return trainer.parameters.array.map(\.bitPattern)
     }
 
+    /// The Polyak update runs inside the all-reduce + AdamW pass, chunk by chunk: after a sync
+    /// step every target tensor is exactly α·online + (1 − α)·previous target, with the online
+    /// weights of that same step, and a step without a sync leaves the targets alone.
+    func testTargetSyncInsideTheOptimizerPassMatchesPolyak() throws {
+        var config = Self.makeConfig(workers: 2)
+        config.method.stepsForTargetQSync = 2
+        let trainer = try ILQLTrainer(config: config, dataset: Self.dataset)
+        let table = trainer.network.table
+        let targets = zip(table.specs, table.offsets).compactMap { spec, offset -> (Range<Int>, Int)? in
+            guard case let .copy(of: source) = spec.initialization else { return nil }
+            return (offset..<(offset + spec.count), table.offset(ofKey: source))
+        }
+        XCTAssertFalse(targets.isEmpty)
+        for step in 1...4 {
+            let before = trainer.parameters.array
+            let report = try trainer.trainStep()
+            let after = trainer.parameters.array
+            XCTAssertEqual(report.syncedTargets, step % 2 == 0)
+            let alpha = config.method.alpha
+            for (target, online) in targets {
+                for (k, i) in target.enumerated() {
+                    let expected = report.syncedTargets ? alpha * after[online + k] + (1 - alpha) * before[i] : before[i]
+                    guard after[i].bitPattern == expected.bitPattern else {
+                        return XCTFail("step \(step): target element \(i) is \(after[i]), expected \(expected)")
+                    }
+                }
+            }
+        }
+    }
+
     func testSameSeedSameWorkersIsBitIdenticalEvenWithDelays() throws {
         let first = try trainedParameters(workers: 2)
         XCTAssertEqual(try trainedParameters(workers: 2), first)

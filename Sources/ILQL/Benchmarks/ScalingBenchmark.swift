@@ -4,14 +4,16 @@ import ILQLModel
 import ILQLParallel
 
 /// ILQL training steps on a benchmark shape at several worker counts: tokens/s, parallel
-/// efficiency and the share of each step spent in the all-reduce + AdamW pass and the target sync.
+/// efficiency and the share of each step spent in the all-reduce + AdamW + target sync pass.
 /// Behind `ilql bench` and the `ScalingBenchmark` executable.
 public enum ScalingBenchmark {
     /// One measurement.
     public struct Row: Codable, Sendable {
         public var config: String, workers: Int, microBatches: Int
         public var stepSecondsMedian: Double, tokensPerSecond: Double, parallelEfficiency: Double
-        public var computeShare: Double, reduceAndOptimizerShare: Double, syncShare: Double
+        /// Shares of the step until the slowest worker finished, and in the fused all-reduce +
+        /// AdamW + target sync pass.
+        public var computeShare: Double, reduceAndOptimizerShare: Double
         /// Shares of the step in the slowest worker's trunk forward, heads + loss, trunk backward.
         public var forwardShare: Double, headsAndLossShare: Double, backwardShare: Double
         /// Model FLOPs of one step (`ILQLNetwork.stepFLOPs`), the rate achieved, and that rate as a
@@ -81,7 +83,6 @@ public enum ScalingBenchmark {
                 tokensPerSecond: tokensPerSecond, parallelEfficiency: tokensPerSecond / (Double(workers) * baseline),
                 computeShare: Timing.median(timed.map { $0.computeSeconds / $0.seconds }),
                 reduceAndOptimizerShare: Timing.median(timed.map { $0.reduceSeconds / $0.seconds }),
-                syncShare: Timing.median(timed.map { $0.syncSeconds / $0.seconds }),
                 forwardShare: Timing.median(timed.map { $0.phases.trunkForward / $0.seconds }),
                 headsAndLossShare: Timing.median(timed.map { $0.phases.headsAndLoss / $0.seconds }),
                 backwardShare: Timing.median(timed.map { $0.phases.trunkBackward / $0.seconds }),
@@ -110,13 +111,13 @@ public enum ScalingBenchmark {
 
     /// Speed and time shares as a Markdown table.
     public static func table(_ rows: [Row]) -> String {
-        var lines = ["| config | workers | step (median) | tokens/s | parallel efficiency | trunk forward | heads + loss | trunk backward | all-reduce + AdamW | target sync |",
-                     "|---|---|---|---|---|---|---|---|---|---|"]
+        var lines = ["| config | workers | step (median) | tokens/s | parallel efficiency | trunk forward | heads + loss | trunk backward | all-reduce + AdamW + target sync |",
+                     "|---|---|---|---|---|---|---|---|---|"]
         for row in rows {
-            lines.append(String(format: "| %@ | %d | %.1f ms | %.0f | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.2f%% | %.2f%% |",
+            lines.append(String(format: "| %@ | %d | %.1f ms | %.0f | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.2f%% |",
                                 row.config, row.workers, row.stepSecondsMedian * 1e3, row.tokensPerSecond,
                                 100 * row.parallelEfficiency, 100 * row.forwardShare, 100 * row.headsAndLossShare,
-                                100 * row.backwardShare, 100 * row.reduceAndOptimizerShare, 100 * row.syncShare))
+                                100 * row.backwardShare, 100 * row.reduceAndOptimizerShare))
         }
         return lines.joined(separator: "\n")
     }

@@ -5,8 +5,8 @@ import ILQLParallel
 
 /// The data-parallel ILQL trainer: worker threads pinned with hwloc each compute the loss and
 /// gradient of their micro-batches; a Dispatch all-reduce sums the gradients in a fixed pairwise
-/// order; the coordinator (the thread calling `trainStep`) runs AdamW in the same pass over
-/// memory, then the Polyak sync of the target heads.
+/// order; the coordinator (the thread calling `trainStep`) runs AdamW and, on sync steps, the
+/// Polyak update of the target heads in the same pass over memory.
 ///
 /// Across machines (a `ProcessGroup` of several processes, one per machine), every process draws
 /// the same batches, the micro-batches are dealt to the processes' workers as if they were the
@@ -41,8 +41,9 @@ public final class ILQLTrainer {
     /// The optimizer's chunks: ranges inside one table row each, and that row.
     private let chunks: [Range<Int>]
     private let chunkRows: [Int]
-    /// Polyak's chunks: (target range, offset of the matching online elements).
-    private let targetChunks: [(target: Range<Int>, online: Int)]
+    /// For each optimizer chunk of an online Q head, the range of its target head's copy: the
+    /// Polyak update runs right after that chunk's AdamW step, while it is in cache.
+    private let targetOfChunk: [Range<Int>?]
     private let chunkNorms: UnsafeMutablePointer<Double>
 
     /// Floats per all-reduce chunk: 64 KiB, a multiple of a cache line, small enough to spread
@@ -96,7 +97,7 @@ public final class ILQLTrainer {
         }
 
         var chunks: [Range<Int>] = [], chunkRows: [Int] = []
-        var targetChunks: [(Range<Int>, Int)] = []
+        var targetOfOnline: [Int: Range<Int>] = [:]
         for (row, (spec, offset)) in zip(table.specs, table.offsets).enumerated() {
             for piece in AllReduce.chunks(count: spec.count, size: Self.chunkSize) {
                 // Target heads get no gradient and no AdamW step: the all-reduce skips them.
@@ -104,15 +105,18 @@ public final class ILQLTrainer {
                     chunks.append((offset + piece.lowerBound)..<(offset + piece.upperBound))
                     chunkRows.append(row)
                 }
+                // A target tensor is cut into the same pieces as its online source, so each
+                // target piece matches one optimizer chunk.
                 if case let .copy(of: source) = spec.initialization {
-                    targetChunks.append(((offset + piece.lowerBound)..<(offset + piece.upperBound),
-                                         table.offset(ofKey: source) + piece.lowerBound))
+                    targetOfOnline[table.offset(ofKey: source) + piece.lowerBound] =
+                        (offset + piece.lowerBound)..<(offset + piece.upperBound)
                 }
             }
         }
         self.chunks = chunks
         self.chunkRows = chunkRows
-        self.targetChunks = targetChunks
+        targetOfChunk = chunks.map { targetOfOnline.removeValue(forKey: $0.lowerBound) }
+        precondition(targetOfOnline.isEmpty, "a target head piece matches no optimizer chunk")
         chunkNorms = UnsafeMutablePointer<Double>.allocate(capacity: chunks.count)
         chunkNorms.initialize(repeating: 0, count: chunks.count)
 
@@ -212,18 +216,16 @@ public final class ILQLTrainer {
             return StepReport(
                 step: config.onNonFinite == .stop ? step + 1 : step, epoch: dataOrder.epoch, learningRate: learningRate,
                 statistics: statistics, tokens: gradients.tokens, seconds: seconds, computeSeconds: seconds,
-                reduceSeconds: 0, syncSeconds: 0, idleSeconds: [], syncedTargets: false, nonFinite: faults)
+                reduceSeconds: 0, idleSeconds: [], syncedTargets: false, nonFinite: faults)
         }
         step += 1
-        do { try reduceAndUpdate(gradients.buffers, learningRate: learningRate) } catch {
+        let syncs = network.syncsTargets(afterStep: step)
+        do { try reduceAndUpdate(gradients.buffers, learningRate: learningRate, syncingTargets: syncs) } catch {
             // Nothing was updated: the sum over processes comes before any optimizer step.
             step -= 1
             dataOrder = orderBefore
             throw error
         }
-        let reduced = DispatchTime.now().uptimeNanoseconds
-        let syncs = network.syncsTargets(afterStep: step)
-        if syncs { syncTargets() }
         let end = DispatchTime.now().uptimeNanoseconds
 
         let active = workers.prefix(gradients.buffers.count)
@@ -232,8 +234,7 @@ public final class ILQLTrainer {
         return StepReport(
             step: step, epoch: dataOrder.epoch, learningRate: learningRate, statistics: statistics,
             tokens: gradients.tokens, seconds: Double(end - start) / 1e9,
-            computeSeconds: Double(computed - start) / 1e9, reduceSeconds: Double(reduced - computed) / 1e9,
-            syncSeconds: Double(end - reduced) / 1e9,
+            computeSeconds: Double(computed - start) / 1e9, reduceSeconds: Double(end - computed) / 1e9,
             idleSeconds: workers.map { max(0, slowest - $0.computeSeconds) }, phases: slowestPhases,
             syncedTargets: syncs)
     }
@@ -322,11 +323,14 @@ public final class ILQLTrainer {
         return packed[count * width] == 0
     }
 
-    /// Sums the workers' gradients into the first buffer and applies AdamW, chunk by chunk.
+    /// Sums the workers' gradients into the first buffer and applies AdamW, chunk by chunk, then
+    /// (when `syncingTargets`) the Polyak update of the chunk's target copy, which needs the
+    /// online weights just written and so reads them from cache.
     ///
-    /// On one machine the sum and the step are one pass over memory. With several processes the
+    /// On one machine the sum and the steps are one pass over memory. With several processes the
     /// in-process sum comes first, then the sum over processes of the whole buffer, then the step.
-    private func reduceAndUpdate(_ buffers: [UnsafeMutablePointer<Float>], learningRate: Double) throws {
+    private func reduceAndUpdate(_ buffers: [UnsafeMutablePointer<Float>], learningRate: Double,
+                                 syncingTargets: Bool) throws {
         var buffers = buffers
         if processGroup.size > 1 {
             AllReduce.sum(buffers, chunks: chunks)
@@ -338,6 +342,7 @@ public final class ILQLTrainer {
         let gradient = buffers[0]
         let p = parameters.pointer, m = firstMoment.pointer, v = secondMoment.pointer
         let table = network.table, rows = chunkRows, chunks = self.chunks, t = step, config = self.config
+        let targets = syncingTargets ? targetOfChunk : [], alpha = config.method.alpha
         func update(_ c: Int, _ range: Range<Int>, scale: Float) {
             let spec = table.specs[rows[c]]
             guard spec.trainable else { return }
@@ -346,6 +351,9 @@ public final class ILQLTrainer {
                          firstMoment: m + range.lowerBound, secondMoment: v + range.lowerBound,
                          count: range.count, step: t,
                          hyperparameters: config.adamW(learningRate: learningRate, decays: spec.decays))
+            if !targets.isEmpty, let target = targets[c] {
+                Polyak.update(target: p + target.lowerBound, online: p + range.lowerBound, count: range.count, alpha: alpha)
+            }
         }
         guard let maxNorm = config.maxGradNorm else {
             // One pass over memory: each chunk is summed, then stepped while still in cache.
@@ -364,15 +372,6 @@ public final class ILQLTrainer {
         // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1.
         let scale = Float(min(1, Double(maxNorm) / (norm + 1e-6)))
         DispatchQueue.concurrentPerform(iterations: chunks.count) { c in update(c, chunks[c], scale: scale) }
-    }
-
-    /// Polyak-averages the target heads towards the online heads, in parallel over chunks.
-    private func syncTargets() {
-        let p = parameters.pointer, alpha = config.method.alpha, targetChunks = self.targetChunks
-        DispatchQueue.concurrentPerform(iterations: targetChunks.count) { c in
-            let (target, online) = targetChunks[c]
-            Polyak.update(target: p + target.lowerBound, online: p + online, count: target.count, alpha: alpha)
-        }
     }
 }
 

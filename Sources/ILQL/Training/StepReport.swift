@@ -14,10 +14,9 @@ public struct StepReport: Sendable {
     public var seconds: Double
     /// Time until the slowest worker finished its micro-batches.
     public var computeSeconds: Double
-    /// All-reduce plus optimizer step (one fused pass, or two with clipping).
+    /// All-reduce, optimizer step and, on sync steps, the Polyak update of the target heads (one
+    /// fused pass over memory, or two with clipping; across processes, the sum over processes too).
     public var reduceSeconds: Double
-    /// Polyak sync of the target heads (0 on steps without a sync).
-    public var syncSeconds: Double
     /// Per worker, time spent waiting for the slowest worker.
     public var idleSeconds: [Double]
     /// The phases of the slowest worker's computation (trunk forward, heads and loss, trunk
