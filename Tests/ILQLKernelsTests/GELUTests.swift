@@ -97,17 +97,20 @@ final class GELUTests: XCTestCase {
         // (as in the forward); it enters s(1 − s) as |1 − 2s|·δs, and the products x·…·z' with
         // z' = 2√(2/π)(1 + 3·0.044715x²) round ~6 times. Then ×dOut and +prefill, one rounding
         // each; plus 1e-9 of the scale for the finite-difference oracle.
-        let oracle = 1e-9 * expected.reduce(0.0) { max($0, abs($1)) }
-        let bound = x.indices.map { i -> Double in
-            let v = Double(x[i]), zi = z(v), s = Naive.sigmoid(zi)
-            let deltaS = s * (6e-7 + 5 * u * abs(zi))
-            let slope = 2 * (2 / Double.pi).squareRoot() * (1 + 3 * 0.044715 * v * v)
-            let second = abs(v) * s * (1 - s) * slope
-            let deltaDerivative = deltaS + abs(v) * slope * abs(1 - 2 * s) * deltaS + 6 * u * second + u * (s + second)
-            let weight = abs(Double(w[i]))
-            return weight * deltaDerivative + u * (abs(Double(prefill[i])) + weight * (s + second)) + oracle
+        func bound(prefill: [Float]?, scale: [Double]) -> [Double] {
+            let oracle = 1e-9 * scale.reduce(0.0) { max($0, abs($1)) }
+            return x.indices.map { i -> Double in
+                let v = Double(x[i]), zi = z(v), s = Naive.sigmoid(zi)
+                let deltaS = s * (6e-7 + 5 * u * abs(zi))
+                let slope = 2 * (2 / Double.pi).squareRoot() * (1 + 3 * 0.044715 * v * v)
+                let second = abs(v) * s * (1 - s) * slope
+                let deltaDerivative = deltaS + abs(v) * slope * abs(1 - 2 * s) * deltaS + 6 * u * second + u * (s + second)
+                let weight = abs(Double(w[i]))
+                let prefilled = prefill.map { abs(Double($0[i])) } ?? 0
+                return weight * deltaDerivative + u * (prefilled + weight * (s + second)) + oracle
+            }
         }
-        assertWithinBound(dX.array, expected, bound: bound, "GELU dX (\(label))")
+        assertWithinBound(dX.array, expected, bound: bound(prefill: prefill, scale: expected), "GELU dX (\(label))")
 
         // In place: the same values as accumulating into zeros (compared with ==, so a −0 from
         // the product and the +0 of 0 + (−0) agree), and within the bound without a prefill.
@@ -115,15 +118,7 @@ final class GELUTests: XCTestCase {
         GELU.backward(dX: zeroed.pointer, dOut: dOut.pointer, x: xBuffer.pointer, count: x.count)
         GELU.backwardInPlace(gradient: inPlaceGradient.pointer, x: xBuffer.pointer, count: x.count)
         XCTAssertEqual(inPlaceGradient.array, zeroed.array, "GELU backwardInPlace vs backward into zeros (\(label))")
-        let inPlaceBound = x.indices.map { i -> Double in
-            let v = Double(x[i]), zi = z(v), s = Naive.sigmoid(zi)
-            let deltaS = s * (6e-7 + 5 * u * abs(zi))
-            let slope = 2 * (2 / Double.pi).squareRoot() * (1 + 3 * 0.044715 * v * v)
-            let second = abs(v) * s * (1 - s) * slope
-            let deltaDerivative = deltaS + abs(v) * slope * abs(1 - 2 * s) * deltaS + 6 * u * second + u * (s + second)
-            let weight = abs(Double(w[i]))
-            return weight * deltaDerivative + u * weight * (s + second) + 1e-9 * gradients[0].reduce(0.0) { max($0, abs($1)) }
-        }
+        let inPlaceBound = bound(prefill: nil, scale: gradients[0])
         assertWithinBound(inPlaceGradient.array, gradients[0], bound: inPlaceBound, "GELU backwardInPlace (\(label))")
     }
 }

@@ -16,7 +16,7 @@ final class ThreadedProcessGroup: ProcessGroup {
         let condition = NSCondition()
         var arrived = 0, generation = 0
         var deposits: [UnsafeMutableRawPointer?]
-        var floatSum: [Float] = [], doubleSum: [Double] = []
+        var result: UnsafeMutableRawPointer?
 
         init(size: Int) {
             self.size = size
@@ -49,30 +49,25 @@ final class ThreadedProcessGroup: ProcessGroup {
         return (0..<size).map { ThreadedProcessGroup(rank: $0, shared: shared) }
     }
 
-    func allReduceSum(_ values: UnsafeMutablePointer<Float>, count: Int) {
-        shared.deposits[rank] = UnsafeMutableRawPointer(values)
-        shared.barrier()
-        if rank == 0 {
-            shared.floatSum = (0..<count).map { i in
-                (1..<size).reduce(values[i]) { $0 + shared.deposits[$1]!.assumingMemoryBound(to: Float.self)[i] }
-            }
-        }
-        shared.barrier()
-        for i in 0..<count { values[i] = shared.floatSum[i] }
-        shared.barrier()
-    }
+    func allReduceSum(_ values: UnsafeMutablePointer<Float>, count: Int) { sumInRankOrder(values, count: count) }
+    func allReduceSum(_ values: UnsafeMutablePointer<Double>, count: Int) { sumInRankOrder(values, count: count) }
 
-    func allReduceSum(_ values: UnsafeMutablePointer<Double>, count: Int) {
+    /// Rank 0 adds every rank's buffer in rank order into a shared result, which every rank copies.
+    private func sumInRankOrder<T: FloatingPoint>(_ values: UnsafeMutablePointer<T>, count: Int) {
         shared.deposits[rank] = UnsafeMutableRawPointer(values)
         shared.barrier()
         if rank == 0 {
-            shared.doubleSum = (0..<count).map { i in
-                (1..<size).reduce(values[i]) { $0 + shared.deposits[$1]!.assumingMemoryBound(to: Double.self)[i] }
+            let total = UnsafeMutablePointer<T>.allocate(capacity: count)
+            for i in 0..<count {
+                total[i] = (1..<size).reduce(values[i]) { $0 + shared.deposits[$1]!.assumingMemoryBound(to: T.self)[i] }
             }
+            shared.result = UnsafeMutableRawPointer(total)
         }
         shared.barrier()
-        for i in 0..<count { values[i] = shared.doubleSum[i] }
+        let total = shared.result!.assumingMemoryBound(to: T.self)
+        values.update(from: total, count: count)
         shared.barrier()
+        if rank == 0 { total.deallocate() }
     }
 
     func broadcast(_ bytes: UnsafeMutableRawPointer, byteCount: Int, root: Int) {
