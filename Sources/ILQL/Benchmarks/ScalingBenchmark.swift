@@ -22,6 +22,9 @@ public enum ScalingBenchmark {
         /// Most resident memory seen during the timed steps, and the bytes of the buffers the
         /// design requires (parameters, AdamW moments, per-worker workspace and gradients).
         public var residentBytes: Int, requiredBytes: Int
+        /// The anonymous part of that resident memory (the process's own allocations, without
+        /// the pages of the Swift runtime, Foundation, OpenBLAS and other shared libraries).
+        public var anonymousResidentBytes: Int
     }
 
     /// Micro-batches per batch when none are asked for: one per worker of the largest worker
@@ -66,10 +69,11 @@ public enum ScalingBenchmark {
             config.method.stepsForTargetQSync = 1
             let trainer = try ILQLTrainer(config: config, dataset: dataset)
             var reports: [StepReport] = []
-            var resident = 0.0
+            var resident = 0.0, anonymous = 0.0
             try trainer.train {
                 reports.append($0)
                 resident = max(resident, ResidentMemory.megabytes())
+                anonymous = max(anonymous, ResidentMemory.anonymousMegabytes())
             }
             let timed = Array(reports.dropFirst())
             let stepTime = Timing.median(timed.map(\.seconds))
@@ -88,7 +92,8 @@ public enum ScalingBenchmark {
                 backwardShare: Timing.median(timed.map { $0.phases.trunkBackward / $0.seconds }),
                 modelFlopsPerStep: flops, achievedFlopsPerSecond: flops / stepTime, sgemmPeakFlopsPerSecond: peak,
                 shareOfPeak: flops / stepTime / (peak * Double(trainer.workerCount)),
-                residentBytes: Int(resident * 1_048_576), requiredBytes: trainer.requiredBufferBytes))
+                residentBytes: Int(resident * 1_048_576), requiredBytes: trainer.requiredBufferBytes,
+                anonymousResidentBytes: Int(anonymous * 1_048_576)))
             progress(String(format: "%@ × %d workers: %.1f ms/step, %.0f tokens/s", shape.name, workers,
                             stepTime * 1e3, tokensPerSecond))
         }
@@ -97,14 +102,16 @@ public enum ScalingBenchmark {
 
     /// Compute and memory as a Markdown table.
     public static func efficiencyTable(_ rows: [Row]) -> String {
-        var lines = ["| config | workers | model GFLOP/step | achieved GFLOP/s | sgemm peak × workers | share of peak | resident memory | required buffers | ratio |",
-                     "|---|---|---|---|---|---|---|---|---|"]
+        var lines = ["| config | workers | model GFLOP/step | achieved GFLOP/s | sgemm peak × workers | share of peak | resident memory | required buffers | ratio | anonymous resident | ratio |",
+                     "|---|---|---|---|---|---|---|---|---|---|---|"]
         for row in rows {
-            lines.append(String(format: "| %@ | %d | %.2f | %.1f | %.1f | %.1f%% | %.0f MiB | %.0f MiB | %.2f |",
+            let required = Double(max(1, row.requiredBytes))
+            lines.append(String(format: "| %@ | %d | %.2f | %.1f | %.1f | %.1f%% | %.0f MiB | %.0f MiB | %.2f | %.0f MiB | %.2f |",
                                 row.config, row.workers, row.modelFlopsPerStep / 1e9, row.achievedFlopsPerSecond / 1e9,
                                 row.sgemmPeakFlopsPerSecond * Double(row.workers) / 1e9, 100 * row.shareOfPeak,
                                 Double(row.residentBytes) / 1_048_576, Double(row.requiredBytes) / 1_048_576,
-                                Double(row.residentBytes) / Double(max(1, row.requiredBytes))))
+                                Double(row.residentBytes) / required, Double(row.anonymousResidentBytes) / 1_048_576,
+                                Double(row.anonymousResidentBytes) / required))
         }
         return lines.joined(separator: "\n")
     }

@@ -209,6 +209,15 @@ public enum ResidentMemory {
         guard fields.count > 1, let pages = Double(fields[1]) else { return 0 }
         return pages * Double(sysconf(Int32(_SC_PAGESIZE))) / 1_048_576
     }
+
+    /// The anonymous part of the resident set in MiB (`RssAnon` in /proc/self/status): the
+    /// process's own allocations, without the shared libraries' pages (0 where it cannot be read).
+    public static func anonymousMegabytes() -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("RssAnon:") }),
+              let kilobytes = line.split(separator: " ").dropFirst().first.flatMap({ Double($0) }) else { return 0 }
+        return kilobytes / 1024
+    }
 }
 
 /// Why a run stopped before its end.
