@@ -8,11 +8,12 @@ final class CommandLineMPITests: CommandLineTestCase {
     /// `mpirun -np N` with the settings every test uses: no launcher binding (each rank pins its
     /// own workers with hwloc), allowed as root (CI containers), no single-copy shared-memory
     /// transport (containers often forbid the ptrace it needs).
-    func mpirun(_ processes: Int, _ arguments: [String]) throws -> Process {
+    func mpirun(_ processes: Int, _ arguments: [String], launcherOptions: [String] = []) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["mpirun", "-np", "\(processes)", "--bind-to", "none", "--oversubscribe",
-                             "--mca", "btl_vader_single_copy_mechanism", "none", CommandLine.binary.path] + arguments
+                             "--mca", "btl_vader_single_copy_mechanism", "none"] + launcherOptions
+            + [CommandLine.binary.path] + arguments
         process.currentDirectoryURL = directory
         var environment = ProcessInfo.processInfo.environment
         environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
@@ -21,9 +22,9 @@ final class CommandLineMPITests: CommandLineTestCase {
         return process
     }
 
-    /// Runs `mpirun -np N ilql arguments` and waits.
-    func ilqlMPI(_ processes: Int, _ arguments: String...) throws -> CommandLine.Result {
-        let process = try mpirun(processes, arguments)
+    /// Runs `mpirun -np N [launcherOptions] ilql arguments` and waits.
+    func ilqlMPI(_ processes: Int, _ arguments: String..., launcherOptions: [String] = []) throws -> CommandLine.Result {
+        let process = try mpirun(processes, arguments, launcherOptions: launcherOptions)
         let output = Pipe(), errors = Pipe()
         process.standardOutput = output
         process.standardError = errors
@@ -58,13 +59,19 @@ final class CommandLineMPITests: CommandLineTestCase {
         let threads = try CommandLine.run(["train", "tiny.yml", "--workers", "2", "--run-dir", "threads"] + steps,
                                           in: directory)
         XCTAssertEqual(threads.status, 0, threads.errors)
-        let ranks = try ilqlMPI(2, "train", "tiny.yml", "--workers", "1", "--run-dir", "ranks",
-                                "--set", "train.total_steps=10", "--set", "train.checkpoint_interval=10")
-        XCTAssertEqual(ranks.status, 0, ranks.errors)
-        XCTAssertTrue(ranks.errors.contains("2 processes × 1 workers"), ranks.errors)
-        XCTAssertEqual(try checkpointBytes("ranks/checkpoints/step_000010"), try checkpointBytes("threads/checkpoints/step_000010"))
-        XCTAssertEqual(try losses(in: "ranks"), try losses(in: "threads"))
-        XCTAssertEqual(try losses(in: "ranks").count, 10)
+        // Over shared memory (Open MPI's default between processes of one machine), and over TCP,
+        // the transport between machines.
+        for (run, transport) in [("ranks-shm", ["--mca", "btl", "self,vader"]), ("ranks-tcp", ["--mca", "btl", "self,tcp"])] {
+            let ranks = try ilqlMPI(2, "train", "tiny.yml", "--workers", "1", "--run-dir", run,
+                                    "--set", "train.total_steps=10", "--set", "train.checkpoint_interval=10",
+                                    launcherOptions: transport)
+            XCTAssertEqual(ranks.status, 0, ranks.errors)
+            XCTAssertTrue(ranks.errors.contains("2 processes × 1 workers"), ranks.errors)
+            XCTAssertEqual(try checkpointBytes("\(run)/checkpoints/step_000010"),
+                           try checkpointBytes("threads/checkpoints/step_000010"), run)
+            XCTAssertEqual(try losses(in: run), try losses(in: "threads"), run)
+            XCTAssertEqual(try losses(in: run).count, 10, run)
+        }
     }
 
     /// SIGKILL to rank 1: mpirun ends rank 0 within seconds and says which rank died; the newest
