@@ -78,7 +78,11 @@ public final class TrainingRun {
                                              headsOptional: true)
         }
         if let checkpoint { try RunCheckpoint.restore(trainer, from: checkpoint) }
-        try trainer.broadcastStateFromRoot()
+        // The trainer's initialiser already gave every process rank 0's state; it is sent again
+        // only when rank 0 has since loaded a trunk or a checkpoint (decided together, since only
+        // rank 0 knows).
+        let rootStateChanged = isRoot && (checkpoint != nil || initialTrunk != nil)
+        if processGroup.size > 1, try processGroup.any(rootStateChanged) { try trainer.broadcastStateFromRoot() }
         self.trainer = trainer
         evaluator = config.evalPrompts.isEmpty || !isRoot ? nil : try Evaluator(
             network: trainer.network, tokenizer: tokenizer, prompts: config.evalPrompts, generation: config.generation,
