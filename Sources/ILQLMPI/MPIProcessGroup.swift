@@ -19,13 +19,6 @@ public final class MPIProcessGroup: ProcessGroup {
         self.size = Int(size)
     }
 
-    /// Whether this process was started by an MPI launcher (`mpirun`/`mpiexec`, or a PMI/PMIx
-    /// launcher such as `srun`), read from the environment the launchers set.
-    public static var isLaunchedByMPI: Bool {
-        let environment = ProcessInfo.processInfo.environment
-        return ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK"].contains { environment[$0] != nil }
-    }
-
     /// Open MPI's version text.
     public static var libraryVersion: String {
         var buffer = [CChar](repeating: 0, count: 512)

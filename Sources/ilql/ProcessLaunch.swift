@@ -8,17 +8,13 @@ import ILQLMPI
 /// The processes an `ilql` command belongs to: every rank `mpirun` started (in a build with the
 /// MPI backend), or this process alone.
 enum ProcessLaunch {
-    /// Environment variables by which MPI launchers announce a multi-process job.
-    private static let launcherSizeVariables = ["OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "PMI_SIZE"]
-
     /// The group this process runs in. Under `mpirun` without the MPI backend it is an error
     /// rather than N independent runs writing the same directory.
     static func processGroup() throws -> any ProcessGroup {
         #if ILQL_MPI
-        if MPIProcessGroup.isLaunchedByMPI { return try MPIProcessGroup() }
+        if LauncherEnvironment.isLaunched { return try MPIProcessGroup() }
         #else
-        let environment = ProcessInfo.processInfo.environment
-        if let size = launcherSizeVariables.lazy.compactMap({ environment[$0].flatMap(Int.init) }).first, size > 1 {
+        if let size = LauncherEnvironment.processCount, size > 1 {
             throw LaunchError(message: "started by an MPI launcher with \(size) processes, but this ilql was built without MPI: install libopenmpi-dev and rebuild (ILQL_MPI=1 swift build -c release)")
         }
         #endif
@@ -32,15 +28,6 @@ enum ProcessLaunch {
         #else
         return "MPI: not built (install libopenmpi-dev and rebuild to train under mpirun)"
         #endif
-    }
-
-    /// This process's index among the launcher's processes on this machine, and their number
-    /// (0 and 1 outside a launcher).
-    static var local: (rank: Int, size: Int) {
-        let environment = ProcessInfo.processInfo.environment
-        let rank = environment["OMPI_COMM_WORLD_LOCAL_RANK"].flatMap(Int.init) ?? 0
-        let size = environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init) ?? 1
-        return (min(max(rank, 0), max(size, 1) - 1), max(size, 1))
     }
 
     /// Leaves the group after a run that every process finished the same way.

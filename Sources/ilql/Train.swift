@@ -86,7 +86,7 @@ struct Train: ParsableCommand {
                 _ = try group.broadcast(Array(try JSONEncoder().encode(launch)))
             }
             // Processes sharing a machine split its cores.
-            let local = ProcessLaunch.local
+            let local = LauncherEnvironment.local
             if runConfig.trainer.parallel.workers == nil, local.size > 1 {
                 runConfig.trainer.parallel.workers = max(1, Topology.defaultWorkerCount() / local.size)
             }
