@@ -62,10 +62,10 @@ public enum LayerNorm {
         var lanes = SIMD8<Float>()
         var j = 0
         while j + 8 <= count {
-            lanes += UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<Float>.self)
+            lanes += ShortVector.load8(x + j)
             j += 8
         }
-        var total = horizontalSum(lanes)
+        var total = ShortVector.laneSum(lanes)
         while j < count {
             total += x[j]
             j += 1
@@ -80,11 +80,11 @@ public enum LayerNorm {
         let means = SIMD8<Float>(repeating: mean)
         var j = 0
         while j + 8 <= count {
-            let d = UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<Float>.self) - means
+            let d = ShortVector.load8(x + j) - means
             lanes += d * d
             j += 8
         }
-        var total = horizontalSum(lanes)
+        var total = ShortVector.laneSum(lanes)
         while j < count {
             let d = x[j] - mean
             total += d * d
@@ -103,13 +103,13 @@ public enum LayerNorm {
         let means = SIMD8<Float>(repeating: mean), rstds = SIMD8<Float>(repeating: rstd)
         var j = 0
         while j + 8 <= count {
-            let g = UnsafeRawPointer(dOut + j).loadUnaligned(as: SIMD8<Float>.self)
-                * UnsafeRawPointer(weight + j).loadUnaligned(as: SIMD8<Float>.self)
+            let g = ShortVector.load8(dOut + j)
+                * ShortVector.load8(weight + j)
             gLanes += g
-            gxLanes += g * (UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<Float>.self) - means) * rstds
+            gxLanes += g * (ShortVector.load8(x + j) - means) * rstds
             j += 8
         }
-        var g = horizontalSum(gLanes), gx = horizontalSum(gxLanes)
+        var g = ShortVector.laneSum(gLanes), gx = ShortVector.laneSum(gxLanes)
         while j < count {
             let gj = dOut[j] * weight[j]
             g += gj
@@ -117,11 +117,5 @@ public enum LayerNorm {
             j += 1
         }
         return (g, gx)
-    }
-
-    @inline(__always)
-    static func horizontalSum(_ lanes: SIMD8<Float>) -> Float {
-        let four = lanes.lowHalf + lanes.highHalf
-        return (four[0] + four[2]) + (four[1] + four[3])
     }
 }

@@ -27,6 +27,17 @@ public enum ShortVector {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD4<Float>.self)
     }
 
+    /// The lanes' sum in one fixed order, `(v0 + v2) + (v1 + v3)`, so a reduction kept in lanes
+    /// gives the same bits on every run. The wider forms first add their halves.
+    @usableFromInline @inline(__always)
+    static func laneSum(_ v: SIMD4<Float>) -> Float { (v[0] + v[2]) + (v[1] + v[3]) }
+
+    @usableFromInline @inline(__always)
+    static func laneSum(_ v: SIMD8<Float>) -> Float { laneSum(v.lowHalf + v.highHalf) }
+
+    @usableFromInline @inline(__always)
+    static func laneSum(_ v: SIMD16<Float>) -> Float { laneSum(v.lowHalf + v.highHalf) }
+
     /// `Σ a[c]·b[c]` for c < count: 8-wide partial sums, a 4-wide step, a scalar tail.
     @inlinable @inline(__always)
     public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
@@ -41,7 +52,7 @@ public enum ShortVector {
             narrow.addProduct(load4(a + c), load4(b + c))
             c += 4
         }
-        var sum = (narrow[0] + narrow[2]) + (narrow[1] + narrow[3])
+        var sum = laneSum(narrow)
         while c < count {
             sum += a[c] * b[c]
             c += 1

@@ -55,9 +55,7 @@ public enum SoftmaxCrossEntropy {
             lanes += FastMath.exp(UnsafeRawPointer(row + v).loadUnaligned(as: SIMD16<Float>.self) - shifts)
             v += 16
         }
-        let half = lanes.lowHalf + lanes.highHalf
-        let quarter = half.lowHalf + half.highHalf
-        var sum = (quarter[0] + quarter[2]) + (quarter[1] + quarter[3])
+        var sum = ShortVector.laneSum(lanes)
         while v < count {
             sum += FastMath.exp(row[v] - shift)
             v += 1
