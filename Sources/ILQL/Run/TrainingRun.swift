@@ -82,7 +82,7 @@ public final class TrainingRun {
         // only when rank 0 has since loaded a trunk or a checkpoint (decided together, since only
         // rank 0 knows).
         let rootStateChanged = isRoot && (checkpoint != nil || initialTrunk != nil)
-        if processGroup.size > 1, try processGroup.any(rootStateChanged) { try trainer.broadcastStateFromRoot() }
+        if try processGroup.any(rootStateChanged) { try trainer.broadcastStateFromRoot() }
         self.trainer = trainer
         evaluator = config.evalPrompts.isEmpty || !isRoot ? nil : try Evaluator(
             network: trainer.network, tokenizer: tokenizer, prompts: config.evalPrompts, generation: config.generation,
@@ -140,8 +140,7 @@ public final class TrainingRun {
             progress?.step(report, total: total)
             let step = trainer.step
             if step % config.evalInterval == 0 || step == total { try evaluate() }
-            let asked = stop?.isRequested == true
-            let stopping = (processGroup.size > 1 ? try processGroup.any(asked) : asked) && step < total
+            let stopping = try processGroup.any(stop?.isRequested == true) && step < total
             if step % config.checkpointInterval == 0 || step == total || stopping {
                 let written = try checkpoint()
                 if stopping { throw TrainingError.interrupted(step: step, checkpoint: written) }
