@@ -88,12 +88,46 @@ public enum GELU {
         for i in 0..<count { dX[i] += dOut[i] * derivative(x[i]) }
     }
 
-    /// `gradient ← gradient · GELU'(x)`: the upstream gradient replaced by the input's, in place.
+    /// `out = GELU(x)` and `derivative = GELU'(x)`, for a forward pass whose backward needs only
+    /// the derivative: one `exp` per element serves both, so the backward does no transcendental
+    /// work. `derivative` may alias `x` (the pre-activation is then replaced by its slope); `out`
+    /// must not overlap either.
     ///
-    /// The same values as `backward` into a zeroed `dX`, without the zeroing pass, the second
-    /// buffer or the read of it (the trunk's MLP backward has no other use for `dOut`).
-    public static func backwardInPlace(gradient: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, count: Int) {
-        for i in 0..<count { gradient[i] = gradient[i] * derivative(x[i]) }
+    /// Lane for lane the same operations as `forward` and `derivative(_:)`, so both outputs are
+    /// bit-identical to theirs (explicit 16-lane chunks: with `derivative` aliasing `x`, LLVM's
+    /// overlap check would keep an auto-vectorised loop scalar).
+    public static func forward(
+        out: UnsafeMutablePointer<Float>, derivative: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, count: Int
+    ) {
+        typealias Lanes = SIMD16<Float>
+        let scale = Lanes(repeating: twiceScale), cube = Lanes(repeating: cubic), three = Lanes(repeating: 3)
+        let one = Lanes(repeating: 1), magnitudeBits = SIMD16<UInt32>(repeating: 0x7FFF_FFFF)
+        var i = 0
+        while i + 16 <= count {
+            let v = UnsafeRawPointer(x + i).loadUnaligned(as: Lanes.self)
+            // FastMath.sigmoid on 16 lanes: e = e^-|z|, s = 1/(1+e) for z ≥ 0, e·s otherwise.
+            let z = scale * (v + cube * v * v * v)
+            let e = FastMath.exp(-unsafeBitCast(unsafeBitCast(z, to: SIMD16<UInt32>.self) & magnitudeBits, to: Lanes.self))
+            let positive = one / (one + e)
+            let s = positive.replacing(with: e * positive, where: .!(z .>= 0))
+            UnsafeMutableRawPointer(out + i).storeBytes(of: v * s, as: Lanes.self)
+            let du = scale * (one + three * cube * v * v)
+            UnsafeMutableRawPointer(derivative + i).storeBytes(of: s + v * s * (one - s) * du, as: Lanes.self)
+            i += 16
+        }
+        while i < count {
+            let v = x[i]
+            out[i] = v * FastMath.sigmoid(twiceScale * (v + cubic * v * v * v))
+            derivative[i] = Self.derivative(v)
+            i += 1
+        }
+    }
+
+    /// `gradient ← gradient · GELU'(x)` with the derivative saved by
+    /// `forward(out:derivative:x:count:)`: the same values as `backward` into a zeroed `dX`,
+    /// without the zeroing pass, the second buffer, or recomputing the derivative.
+    public static func backwardInPlace(gradient: UnsafeMutablePointer<Float>, derivative: UnsafePointer<Float>, count: Int) {
+        for i in 0..<count { gradient[i] = gradient[i] * derivative[i] }
     }
 
     @inline(__always)

@@ -45,7 +45,8 @@ public struct GPT2: Sendable {
                               epsilon: config.layerNormEpsilon)
             Matmul.forward(out: s.fc, input: s.norm2, weight: w.fcWeight, bias: w.fcBias,
                            rows: rows, inFeatures: c, outFeatures: 4 * c, layout: .inputMajor)
-            GELU.forward(out: s.fcGelu, x: s.fc, count: rows * 4 * c)
+            // The backward needs GELU' of the pre-activation and nothing else from it: keep that.
+            GELU.forward(out: s.fcGelu, derivative: s.fc, x: s.fc, count: rows * 4 * c)
             Matmul.forward(out: s.output, input: s.fcGelu, weight: w.fcProjectionWeight, bias: w.fcProjectionBias,
                            rows: rows, inFeatures: 4 * c, outFeatures: c, layout: .inputMajor)
             Residual.forward(out: s.output, a: s.output, b: s.residualAfterAttention, count: rows * c)
@@ -100,7 +101,7 @@ public struct GPT2: Sendable {
                             dOut: dResidual, input: s.fcGelu, weight: w.fcProjectionWeight,
                             rows: rows, inFeatures: 4 * c, outFeatures: c, layout: .inputMajor)
             // dFcGelu becomes dFc in place.
-            GELU.backwardInPlace(gradient: a.dFcGelu, x: s.fc, count: rows * 4 * c)
+            GELU.backwardInPlace(gradient: a.dFcGelu, derivative: s.fc, count: rows * 4 * c)
             a.dNorm.update(repeating: 0, count: rows * c)
             Matmul.backward(dInput: a.dNorm, dWeight: dw.fcWeight, dBias: dw.fcBias,
                             dOut: a.dFcGelu, input: s.norm2, weight: w.fcWeight,

@@ -14,7 +14,8 @@ public struct GPT2BlockActivations {
     public var residualAfterAttention: UnsafeMutablePointer<Float>
     /// (B·T, C) LayerNorm 2 output, and its statistics (B·T).
     public var norm2, norm2Mean, norm2Rstd: UnsafeMutablePointer<Float>
-    /// (B·T, 4C) MLP pre-activation and GELU output.
+    /// (B·T, 4C) MLP pre-activation, which the forward pass replaces with GELU′ of it (all the
+    /// backward pass needs from it), and the GELU output.
     public var fc, fcGelu: UnsafeMutablePointer<Float>
     /// (B·T, C) residual stream after the MLP branch: the block's output.
     public var output: UnsafeMutablePointer<Float>

@@ -72,7 +72,10 @@ final class GELUTests: XCTestCase {
             check(x, label: "count \(count)", random: &random)
         }
         // Extremes: the derivative is 1 far right and 0 far left; the kernel must be finite there.
-        check([300, -300, 10, -10, 0, 0.5, -0.5], label: "extremes", random: &random)
+        let extremes: [Float] = [300, -300, 10, -10, 0, 0.5, -0.5]
+        check(extremes, label: "extremes", random: &random)
+        // The same through the 16-lane chunks of the forward that saves the derivative.
+        check(extremes + extremes + extremes, label: "extremes ×3", random: &random)
     }
 
     private func check(_ x: [Float], label: String, random: inout SeededRandom) {
@@ -112,11 +115,25 @@ final class GELUTests: XCTestCase {
         }
         assertWithinBound(dX.array, expected, bound: bound(prefill: prefill, scale: expected), "GELU dX (\(label))")
 
-        // In place: the same values as accumulating into zeros (compared with ==, so a −0 from
-        // the product and the +0 of 0 + (−0) agree), and within the bound without a prefill.
+        // The forward that saves GELU′: its output and derivative are bit for bit those of
+        // `forward` and of `backward` on a unit dOut, also with the derivative written over x.
+        let saved = FloatBuffer(count: x.count), slopes = FloatBuffer(count: x.count)
+        GELU.forward(out: saved.pointer, derivative: slopes.pointer, x: xBuffer.pointer, count: x.count)
+        assertBitEqual(saved.array, out.array, "GELU forward saving the derivative, out (\(label))")
+        let unitSlopes = FloatBuffer(count: x.count), ones = FloatBuffer([Float](repeating: 1, count: x.count))
+        GELU.backward(dX: unitSlopes.pointer, dOut: ones.pointer, x: xBuffer.pointer, count: x.count)
+        assertBitEqual(slopes.array, unitSlopes.array, "GELU forward saving the derivative, slope (\(label))")
+        let overwritten = FloatBuffer(x), overwrittenOut = FloatBuffer(count: x.count)
+        GELU.forward(out: overwrittenOut.pointer, derivative: overwritten.pointer, x: overwritten.pointer, count: x.count)
+        assertBitEqual(overwrittenOut.array, out.array, "GELU out with the derivative over x (\(label))")
+        assertBitEqual(overwritten.array, slopes.array, "GELU derivative over x (\(label))")
+
+        // In place from the saved derivative: the same values as accumulating into zeros
+        // (compared with ==, so a −0 from the product and the +0 of 0 + (−0) agree), and within
+        // the bound without a prefill.
         let zeroed = FloatBuffer(count: x.count), inPlaceGradient = FloatBuffer(w)
         GELU.backward(dX: zeroed.pointer, dOut: dOut.pointer, x: xBuffer.pointer, count: x.count)
-        GELU.backwardInPlace(gradient: inPlaceGradient.pointer, x: xBuffer.pointer, count: x.count)
+        GELU.backwardInPlace(gradient: inPlaceGradient.pointer, derivative: slopes.pointer, count: x.count)
         XCTAssertEqual(inPlaceGradient.array, zeroed.array, "GELU backwardInPlace vs backward into zeros (\(label))")
         let inPlaceBound = bound(prefill: nil, scale: gradients[0])
         assertWithinBound(inPlaceGradient.array, gradients[0], bound: inPlaceBound, "GELU backwardInPlace (\(label))")
