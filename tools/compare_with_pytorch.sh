@@ -11,7 +11,7 @@
 #   --steps         timed steps per config on both sides (default 9; Swift adds 1 warm-up step, PyTorch 2)
 #   --python        the Python with torch + transformers (default venv/bin/python, else /work/venv/bin/python,
 #                   else python3)
-#   --scratch-path  passed to `swift run --scratch-path` (default: SwiftPM's .build)
+#   --scratch-path  passed to `swift build --scratch-path` (default: SwiftPM's .build)
 #
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are passed through untouched; for an AVX-512 run use
 #   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE tools/compare_with_pytorch.sh
@@ -54,11 +54,14 @@ fi
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-swift_args=(run -c release)
+# Built like the README's binaries (the Swift runtime linked in); `swift run` has no such flag.
+swift_args=(-c release)
 [ -n "$scratch" ] && swift_args+=(--scratch-path "$scratch")
+swift build "${swift_args[@]}" --static-swift-stdlib --product ScalingBenchmark
+bin="$(swift build "${swift_args[@]}" --show-bin-path)"
 
-echo "== Swift: swift ${swift_args[*]} ScalingBenchmark --configs $configs --workers $threads --steps $steps"
-swift "${swift_args[@]}" ScalingBenchmark --configs "$configs" --workers "$threads" --steps "$steps" \
+echo "== Swift: $bin/ScalingBenchmark --configs $configs --workers $threads --steps $steps"
+"$bin/ScalingBenchmark" --configs "$configs" --workers "$threads" --steps "$steps" \
     --json "$tmp/swift.json"
 echo
 echo "== PyTorch: $python tools/pytorch_benchmark.py --configs $configs --threads $threads --steps $steps"
