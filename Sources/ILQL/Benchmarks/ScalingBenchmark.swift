@@ -60,6 +60,9 @@ public enum ScalingBenchmark {
         var rows: [Row] = []
         var perWorkerBaseline: Double?
         for workers in workerCounts {
+            // The previous trainer's freed heap pages would otherwise count in this one's
+            // resident memory.
+            releaseFreedHeapMemory()
             var config = TrainerConfig(model: shape.config)
             config.batchSize = shape.batch
             config.seqLength = shape.length
@@ -98,6 +101,19 @@ public enum ScalingBenchmark {
                             stepTime * 1e3, tokensPerSecond))
         }
         return rows
+    }
+
+    /// Returns freed heap memory to the system (glibc's `malloc_trim`, looked up at run time
+    /// because Swift's Glibc module does not declare it; elsewhere nothing happens). glibc keeps
+    /// freed chunks below the top of its heap mapped, so a benchmark that measured one
+    /// configuration after another in the same process would charge each with its predecessors'
+    /// leftovers (about 45 MiB on `small` after `randomwalks`).
+    static func releaseFreedHeapMemory() {
+        #if os(Linux)
+        typealias Trim = @convention(c) (Int) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return }
+        _ = unsafeBitCast(symbol, to: Trim.self)(0)
+        #endif
     }
 
     /// Compute and memory as a Markdown table.
