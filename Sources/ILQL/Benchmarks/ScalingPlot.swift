@@ -38,7 +38,8 @@ extension ScalingBenchmark {
                 let y = bottom - panelHeight * min(row.parallelEfficiency, 1.2) / 1.2
                 points.append("\(x),\(y)")
                 svg.append("<circle cx='\(x)' cy='\(y)' r='3' fill='#c0392b'/>")
-                svg.append("<text x='\(x + 6)' y='\(y - 4)' fill='#c0392b'>\(String(format: "%.1f%%", 100 * row.parallelEfficiency))</text>")
+                // Below the point: near 100% the point sits just under the tallest bar's label.
+                svg.append("<text x='\(x + 6)' y='\(y + 14)' fill='#c0392b'>\(String(format: "%.1f%%", 100 * row.parallelEfficiency))</text>")
             }
             svg.append("<polyline points='\(points.joined(separator: " "))' fill='none' stroke='#c0392b' stroke-width='2'/>")
         }
