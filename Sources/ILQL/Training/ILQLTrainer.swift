@@ -343,9 +343,9 @@ public final class ILQLTrainer {
         let p = parameters.pointer, m = firstMoment.pointer, v = secondMoment.pointer
         let table = network.table, rows = chunkRows, chunks = self.chunks, t = step, config = self.config
         let targets = syncingTargets ? targetOfChunk : [], alpha = config.method.alpha
+        // Every chunk belongs to a trainable tensor: the initialiser leaves the target heads out.
         func update(_ c: Int, _ range: Range<Int>, scale: Float) {
             let spec = table.specs[rows[c]]
-            guard spec.trainable else { return }
             if scale != 1 { for i in range { gradient[i] *= scale } }
             AdamW.update(parameters: p + range.lowerBound, gradients: gradient + range.lowerBound,
                          firstMoment: m + range.lowerBound, secondMoment: v + range.lowerBound,
@@ -364,7 +364,7 @@ public final class ILQLTrainer {
         let norms = chunkNorms
         AllReduce.sum(buffers, chunks: chunks) { c, range in
             var sum = 0.0
-            if table.specs[rows[c]].trainable { for i in range { sum += Double(gradient[i]) * Double(gradient[i]) } }
+            for i in range { sum += Double(gradient[i]) * Double(gradient[i]) }
             norms[c] = sum
         }
         // Chunk norms are added in chunk order, so the total does not depend on thread timing.
