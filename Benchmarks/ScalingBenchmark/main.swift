@@ -43,15 +43,9 @@ for name in configNames {
 print("\n" + ScalingBenchmark.table(rows))
 print("\n" + ScalingBenchmark.efficiencyTable(rows))
 if let jsonPath {
-    struct Results: Codable { var cpu: String; var openblasCore: String; var cores: Int; var rows: [ScalingBenchmark.Row] }
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    encoder.keyEncodingStrategy = .convertToSnakeCase
-    do {
-        try encoder.encode(Results(cpu: ScalingBenchmark.cpuModel, openblasCore: BLAS.coreName,
-                                   cores: Topology.defaultWorkerCount(), rows: rows))
-            .write(to: URL(fileURLWithPath: jsonPath))
-    } catch { fail("cannot write \(jsonPath): \(error)") }
+    do { try ScalingBenchmark.resultsJSON(rows).write(to: URL(fileURLWithPath: jsonPath)) } catch {
+        fail("cannot write \(jsonPath): \(error)")
+    }
     print("wrote \(jsonPath)")
 }
 if let plotPath {

@@ -37,14 +37,7 @@ struct Bench: ParsableCommand {
         print(ScalingBenchmark.table(rows))
         print()
         print(ScalingBenchmark.efficiencyTable(rows))
-        if let json {
-            struct Results: Codable { var cpu: String; var openblasCore: String; var cores: Int; var rows: [ScalingBenchmark.Row] }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            encoder.keyEncodingStrategy = .convertToSnakeCase
-            try encoder.encode(Results(cpu: ScalingBenchmark.cpuModel, openblasCore: BLAS.coreName, cores: cores, rows: rows))
-                .write(to: URL(fileURLWithPath: json))
-        }
+        if let json { try ScalingBenchmark.resultsJSON(rows).write(to: URL(fileURLWithPath: json)) }
         if let plot {
             let title = "ilql bench, \(ScalingBenchmark.cpuModel), OpenBLAS \(BLAS.coreName)"
             try Data(ScalingBenchmark.svgPlot(rows, title: title).utf8).write(to: URL(fileURLWithPath: plot))

@@ -116,6 +116,17 @@ public enum ScalingBenchmark {
         #endif
     }
 
+    /// The results file of `ilql bench --json` and `ScalingBenchmark --json`: the machine (CPU
+    /// model, OpenBLAS core, cores) and every row, with snake_case keys, as the tools read it.
+    public static func resultsJSON(_ rows: [Row]) throws -> Data {
+        struct Results: Codable { var cpu: String; var openblasCore: String; var cores: Int; var rows: [Row] }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        return try encoder.encode(Results(cpu: cpuModel, openblasCore: BLAS.coreName,
+                                          cores: Topology.defaultWorkerCount(), rows: rows))
+    }
+
     /// Compute and memory as a Markdown table.
     public static func efficiencyTable(_ rows: [Row]) -> String {
         var lines = ["| config | workers | model GFLOP/step | achieved GFLOP/s | sgemm peak × workers | share of peak | resident memory | required buffers | ratio | anonymous resident | ratio |",
