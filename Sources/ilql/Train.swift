@@ -53,21 +53,16 @@ struct Train: ParsableCommand {
 
     func run() throws {
         let group = try ProcessLaunch.processGroup()
+        // A finished, interrupted or non-finite run: every process stopped after the same step
+        // (stops are decided on collectively), so they leave MPI together.
+        defer { ProcessLaunch.finish(group) }
         do {
             try train(in: group)
-        } catch let exit as ExitCode {
-            // An interrupted or non-finite run: every process stopped after the same step (both
-            // are decided on collectively), so they can leave MPI together.
-            ProcessLaunch.finish(group)
-            throw exit
-        } catch {
+        } catch where group.size > 1 && !(error is ExitCode) {
             // Any other error may be this process's alone: end the others rather than leave them
             // waiting for it.
-            if group.size > 1 { ProcessLaunch.abort(group, error: error, command: Self.self) }
-            ProcessLaunch.finish(group)
-            throw error
+            ProcessLaunch.abort(group, error: error, command: Self.self)
         }
-        ProcessLaunch.finish(group)
     }
 
     /// What every process needs from rank 0 to start the same run.
