@@ -2,12 +2,13 @@
 // library; `ilql bench` runs the same code).
 //
 // Usage: swift run -c release ScalingBenchmark [--configs randomwalks,small] [--workers 1,2]
-//                                              [--steps 5] [--micro-batches M] [--json FILE]
+//                                              [--steps 5] [--micro-batches M] [--synthetic] [--json FILE]
+//                                              [--plot FILE.svg]
 import Foundation
 import ILQL
 
 var configNames = ["randomwalks", "small"], workerCounts = [1, 2], steps = 5
-var microBatches: Int?, jsonPath: String?, plotPath: String?
+var microBatches: Int?, jsonPath: String?, plotPath: String?, synthetic = false
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("ScalingBenchmark: \(message)\n".utf8))
@@ -21,8 +22,10 @@ while let argument = arguments.next() {
     case "--micro-batches": microBatches = Int(arguments.next() ?? "")
     case "--json": jsonPath = arguments.next()
     case "--plot": plotPath = arguments.next()
+    case "--synthetic": synthetic = true
     case "--help", "-h":
-        print("usage: ScalingBenchmark [--configs randomwalks,small,gpt2-124M] [--workers 1,2] [--steps N] [--micro-batches M] [--json FILE] [--plot FILE.svg]")
+        print("usage: ScalingBenchmark [--configs randomwalks,small,gpt2-124M] [--workers 1,2] [--steps N] [--micro-batches M] [--synthetic] [--json FILE] [--plot FILE.svg]")
+        print("  --synthetic: train every config on synthetic full-length samples (randomwalks otherwise trains on its task data)")
         exit(0)
     default: fail("unknown argument \(argument) (try --help)")
     }
@@ -34,7 +37,8 @@ let microBatchCount = microBatches ?? ScalingBenchmark.defaultMicroBatches(worke
 print("ScalingBenchmark: \(steps) timed steps after 1 warm-up, \(microBatchCount) micro-batches per batch, OpenBLAS core \(BLAS.coreName), \(Topology.defaultWorkerCount()) cores")
 var rows: [ScalingBenchmark.Row] = []
 for name in configNames {
-    guard let shape = BenchmarkShape.named(name) else { fail("unknown config \(name)") }
+    guard var shape = BenchmarkShape.named(name) else { fail("unknown config \(name)") }
+    if synthetic { shape.data = .synthetic }
     do {
         rows += try ScalingBenchmark.run(shape: shape, workerCounts: workerCounts, steps: steps,
                                          microBatches: microBatchCount) { print("  " + $0) }

@@ -4,7 +4,8 @@ import ILQLKernels
 ///
 /// Parameters are read-only during a step and shared by every worker; each worker brings its own
 /// `GPT2Activations` and its own gradient buffer (viewed through `GPT2Tensors` built from the same
-/// table). Shapes in comments: B sequences, T positions, C width, V vocabulary, H heads.
+/// table). Shapes in comments: R rows (the positions of every sequence, packed end to end by a
+/// `SequenceLayout`: B·T for B sequences of T positions), C width, V vocabulary, H heads.
 public struct GPT2: Sendable {
     /// The model's shape.
     public let config: GPT2Config
@@ -14,19 +15,21 @@ public struct GPT2: Sendable {
         self.config = config
     }
 
-    /// Runs the trunk on `tokens` (B, T), filling `activations`: `hidden` (B·T, C) always, and
-    /// `logits` (B·T, V) when `computeLogits` is set.
+    /// Runs the trunk on `tokens` (R), the sequences of `sequences` end to end, filling
+    /// `activations`: `hidden` (R, C) always, and `logits` (R, V) when `computeLogits` is set.
     ///
-    /// Token ids must lie in `0..<vocabularySize` and `length` in `1...min(maxPositions,
-    /// activations.maxLength)`; callers validate data before the step.
+    /// Token ids must lie in `0..<vocabularySize`, there must be at most `activations.maxBatch`
+    /// sequences, and every length must lie in `1...min(maxPositions, activations.maxLength)`;
+    /// callers validate data before the step.
     public func forward(
         parameters p: GPT2Tensors, activations a: GPT2Activations,
-        tokens: UnsafePointer<Int32>, batch: Int, length: Int, computeLogits: Bool = true
+        tokens: UnsafePointer<Int32>, sequences: SequenceLayout, computeLogits: Bool = true
     ) {
-        precondition(batch <= a.maxBatch && length <= a.maxLength, "micro-batch larger than the activation arena")
-        let c = config.width, rows = batch * length
+        precondition(sequences.count <= a.maxBatch && sequences.longest <= a.maxLength,
+                     "micro-batch larger than the activation arena")
+        let c = config.width, rows = sequences.rowCount
         Embedding.forward(out: a.embedded, tokens: tokens, wte: p.tokenEmbedding, wpe: p.positionEmbedding,
-                          batch: batch, length: length, features: c)
+                          sequences: sequences, features: c)
         var input = UnsafePointer(a.embedded)
         for (w, s) in zip(p.blocks, a.blocks) {
             LayerNorm.forward(out: s.norm1, mean: s.norm1Mean, rstd: s.norm1Rstd, x: input,
@@ -35,7 +38,7 @@ public struct GPT2: Sendable {
             Matmul.forward(out: s.qkv, input: s.norm1, weight: w.qkvWeight, bias: w.qkvBias,
                            rows: rows, inFeatures: c, outFeatures: 3 * c, layout: .inputMajor)
             Attention.forward(out: s.attention, probabilities: s.attentionProbabilities, qkv: s.qkv,
-                              batch: batch, length: length, features: c, heads: config.headCount)
+                              sequences: sequences, features: c, heads: config.headCount)
             Matmul.forward(out: s.residualAfterAttention, input: s.attention,
                            weight: w.attentionProjectionWeight, bias: w.attentionProjectionBias,
                            rows: rows, inFeatures: c, outFeatures: c, layout: .inputMajor)
@@ -62,17 +65,27 @@ public struct GPT2: Sendable {
         }
     }
 
-    /// Accumulates parameter gradients into `gradients` from `dLogits` (B·T, V) and/or `dHidden`
-    /// (B·T, C), the gradients of the loss with respect to the last `forward`'s logits and hidden
+    /// `forward` on `batch` sequences of `length` tokens each (`tokens` is (B, T)).
+    public func forward(
+        parameters p: GPT2Tensors, activations a: GPT2Activations,
+        tokens: UnsafePointer<Int32>, batch: Int, length: Int, computeLogits: Bool = true
+    ) {
+        forward(parameters: p, activations: a, tokens: tokens, sequences: SequenceLayout(batch: batch, length: length),
+                computeLogits: computeLogits)
+    }
+
+    /// Accumulates parameter gradients into `gradients` from `dLogits` (R, V) and/or `dHidden`
+    /// (R, C), the gradients of the loss with respect to the last `forward`'s logits and hidden
     /// states (the ILQL heads feed `dHidden`). Either may be nil when no loss term reaches it.
+    /// `tokens` and `sequences` are the last `forward`'s.
     ///
     /// Gradients accumulate (`+=`), so several micro-batches can add into one buffer.
     public func backward(
         parameters p: GPT2Tensors, gradients g: GPT2Tensors, activations a: GPT2Activations,
-        tokens: UnsafePointer<Int32>, batch: Int, length: Int,
+        tokens: UnsafePointer<Int32>, sequences: SequenceLayout,
         dLogits: UnsafePointer<Float>?, dHidden: UnsafePointer<Float>?
     ) {
-        let c = config.width, rows = batch * length
+        let c = config.width, rows = sequences.rowCount
         let dHiddenTotal = a.dNorm
         if let dHidden {
             dHiddenTotal.update(from: dHidden, count: rows * c)
@@ -119,7 +132,7 @@ public struct GPT2: Sendable {
             a.dQkv.update(repeating: 0, count: rows * 3 * c)
             Attention.backward(dQkv: a.dQkv, scratch: a.dAttentionScratch, dOut: a.dAttention, qkv: s.qkv,
                                probabilities: s.attentionProbabilities,
-                               batch: batch, length: length, features: c, heads: config.headCount)
+                               sequences: sequences, features: c, heads: config.headCount)
             a.dNorm.update(repeating: 0, count: rows * c)
             Matmul.backward(dInput: a.dNorm, dWeight: dw.qkvWeight, dBias: dw.qkvBias,
                             dOut: a.dQkv, input: s.norm1, weight: w.qkvWeight,
@@ -129,18 +142,35 @@ public struct GPT2: Sendable {
                                mean: s.norm1Mean, rstd: s.norm1Rstd, rows: rows, features: c)
         }
         Embedding.backward(dWte: g.tokenEmbedding, dWpe: g.positionEmbedding, dOut: dResidual, tokens: tokens,
-                           batch: batch, length: length, features: c)
+                           sequences: sequences, features: c)
     }
 
-    /// Model FLOPs of one forward pass over `batch` sequences of `length` tokens, counted from the
-    /// shapes: 2 FLOPs per multiply-add of every matmul (QKV, attention projection, MLP, LM head)
-    /// plus the two attention products over the full T×T score matrix as computed (causal
-    /// masking discards the upper half after computing it). Elementwise work is not counted.
+    /// `backward` after a `forward` on `batch` sequences of `length` tokens each.
+    public func backward(
+        parameters p: GPT2Tensors, gradients g: GPT2Tensors, activations a: GPT2Activations,
+        tokens: UnsafePointer<Int32>, batch: Int, length: Int,
+        dLogits: UnsafePointer<Float>?, dHidden: UnsafePointer<Float>?
+    ) {
+        backward(parameters: p, gradients: g, activations: a, tokens: tokens,
+                 sequences: SequenceLayout(batch: batch, length: length), dLogits: dLogits, dHidden: dHidden)
+    }
+
+    /// Model FLOPs of one forward pass over the sequences of `sequences`, counted from the shapes:
+    /// 2 FLOPs per multiply-add of every matmul (QKV, attention projection, MLP, LM head) at
+    /// every row, plus the two attention products over each sequence's full T×T score matrix
+    /// (causal masking makes half of it unneeded; the sgemm path computes it and discards it). Elementwise work is not counted.
     /// Backward costs twice the forward matmul FLOPs, so a training step is 3× this.
-    public func forwardFLOPs(batch: Int, length: Int, includeLogits: Bool = true) -> Double {
-        let c = Double(config.width), rows = Double(batch * length), t = Double(length)
-        let perLayer = rows * (2 * c * 3 * c + 2 * c * c + 2 * c * 4 * c + 2 * 4 * c * c) + rows * 2 * 2 * t * c
+    public func forwardFLOPs(sequences: SequenceLayout, includeLogits: Bool = true) -> Double {
+        let c = Double(config.width), rows = Double(sequences.rowCount)
+        // Σ length² over the sequences: the attention products of each sequence are T×T×C.
+        let squares = Double(sequences.squareStarts[sequences.count])
+        let perLayer = rows * (2 * c * 3 * c + 2 * c * c + 2 * c * 4 * c + 2 * 4 * c * c) + 2 * 2 * squares * c
         let head = includeLogits ? rows * 2 * c * Double(config.vocabularySize) : 0
         return Double(config.layerCount) * perLayer + head
+    }
+
+    /// `forwardFLOPs` of `batch` sequences of `length` tokens each.
+    public func forwardFLOPs(batch: Int, length: Int, includeLogits: Bool = true) -> Double {
+        forwardFLOPs(sequences: SequenceLayout(batch: batch, length: length), includeLogits: includeLogits)
     }
 }

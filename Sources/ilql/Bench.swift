@@ -15,22 +15,25 @@ struct Bench: ParsableCommand {
     var steps = 5
     @Option(help: "Micro-batches per batch (default: the most workers, the same at every count).")
     var microBatches: Int?
+    @Flag(help: "Train on synthetic full-length samples even where the config has task data (randomwalks).")
+    var synthetic = false
     @Option(help: "Also write the results as JSON to this file.")
     var json: String?
     @Option(help: "Also write an SVG plot of tokens/s and parallel efficiency against workers.")
     var plot: String?
 
     func run() throws {
-        guard let shape = BenchmarkShape.named(config) else {
+        guard var shape = BenchmarkShape.named(config) else {
             throw ValidationError("unknown --config \(config); choose one of \(BenchmarkShape.all.map(\.name).joined(separator: ", "))")
         }
+        if synthetic { shape.data = .synthetic }
         let cores = Topology.defaultWorkerCount()
         // Default: 1, 2, 4, … and every core.
         let counts = try workers.map { try parseList($0, option: "--workers") { Int($0) } }
             ?? Array(Set(sequence(first: 1) { $0 * 2 }.prefix { $0 < cores } + [cores])).sorted()
         guard counts.allSatisfy({ $0 >= 1 }), steps >= 1 else { throw ValidationError("--workers and --steps must be positive") }
         let microBatchCount = microBatches ?? ScalingBenchmark.defaultMicroBatches(workerCounts: counts)
-        print("\(shape.name): \(steps) timed steps after 1 warm-up, \(microBatchCount) micro-batches, OpenBLAS core \(BLAS.coreName), \(cores) cores (\(ScalingBenchmark.cpuModel))")
+        print("\(shape.name) (\(shape.data.rawValue) data): \(steps) timed steps after 1 warm-up, \(microBatchCount) micro-batches, OpenBLAS core \(BLAS.coreName), \(cores) cores (\(ScalingBenchmark.cpuModel))")
         let rows = try ScalingBenchmark.run(shape: shape, workerCounts: counts, steps: steps, microBatches: microBatchCount) {
             FileHandle.standardError.write(Data(("  " + $0 + "\n").utf8))
         }

@@ -127,7 +127,16 @@ final class CommandLineBenchTests: CommandLineTestCase {
         XCTAssertNotNil(json["openblas_core"] as? String)
         let rows = json["rows"] as! [[String: Any]]
         XCTAssertEqual(rows.count, 1)
-        XCTAssertGreaterThan(rows[0]["model_flops_per_step"] as! Double, 1e10)
+        // randomwalks trains on trlx's walks (3 to 11 tokens), whose padding is not computed: a
+        // step's tokens and FLOPs lie below those of 100 full-length sequences of 11 tokens.
+        XCTAssertEqual(rows[0]["data"] as? String, "randomwalks")
+        let shape = BenchmarkShape.named("randomwalks")!
+        let padded = ILQLNetwork(gpt2: shape.config, ilql: ILQLConfig())
+            .stepFLOPs(sequences: SequenceLayout(batch: shape.batch, length: shape.length),
+                       actions: shape.batch * (shape.length - 1), states: shape.batch * (shape.length - 1))
+        let flops = rows[0]["model_flops_per_step"] as! Double, tokens = rows[0]["tokens_per_step"] as! Double
+        XCTAssertTrue(tokens > Double(3 * shape.batch) && tokens < Double(shape.batch * shape.length), "\(tokens) tokens")
+        XCTAssertTrue(flops > 0.3 * padded && flops < padded, "\(flops) FLOPs against \(padded) for full-length sequences")
         let svg = try Data(contentsOf: directory.appendingPathComponent("bench.svg"))
         XCTAssertTrue(XMLParser(data: svg).parse(), "the plot is well-formed XML")
     }

@@ -1,3 +1,5 @@
+import ILQLKernels
+
 /// One sample turned into ILQL's training element (ILQL.md §1), before padding.
 public struct ILQLElement: Equatable, Sendable {
     /// (T) the sample's tokens: every phrase, concatenated.
@@ -115,6 +117,10 @@ public struct ILQLBatch: Equatable, Sendable {
     public var dones: [Float]
     /// (B) real length of each sequence (positions past it are padding).
     public var sequenceLengths: [Int]
+    /// The sequences end to end, without their padding: what the trunk computes on.
+    public var sequences: SequenceLayout
+    /// (Σ lengths) the token ids of `sequences`' rows: `inputIDs` without the padding.
+    public var packedInputIDs: [Int32]
 
     /// Pads `elements` to a batch.
     public init(_ elements: [ILQLElement]) {
@@ -128,6 +134,8 @@ public struct ILQLBatch: Equatable, Sendable {
         rewards = [Float](repeating: 0, count: b * a)
         dones = [Float](repeating: 0, count: b * (a + 1))
         sequenceLengths = elements.map(\.inputIDs.count)
+        sequences = SequenceLayout(lengths: sequenceLengths)
+        packedInputIDs = elements.flatMap(\.inputIDs)
         for (i, element) in elements.enumerated() {
             for (j, id) in element.inputIDs.enumerated() { inputIDs[i * t + j] = id }
             for (j, ix) in element.actionsIxs.enumerated() { actionsIxs[i * a + j] = ix }

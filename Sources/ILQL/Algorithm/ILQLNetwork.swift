@@ -41,19 +41,28 @@ public struct ILQLNetwork: Sendable {
                                            qHeadCount: ilql.qHeadCount))
     }
 
-    /// Model FLOPs of one training step (forward and backward) on a batch of `tokens` positions
-    /// holding `actions` action entries and `states` value slots, counted from the shapes: the
-    /// trunk (GPT2.forwardFLOPs without the LM head, ×3 for the backward), the LM head at the
-    /// action rows (×3), the online Q heads and the V head (×3), and the target heads' forward
-    /// (their hidden layer and one output column per action). 2 FLOPs per multiply-add.
-    public func stepFLOPs(sequences: Int, length: Int, actions: Int, states: Int) -> Double {
+    /// Model FLOPs of one training step (forward and backward) on `sequences` (their real
+    /// positions: padding is not computed) holding `actions` action entries and `states` value
+    /// slots, counted from the shapes: the trunk (GPT2.forwardFLOPs without the LM head, ×3 for
+    /// the backward), the LM head at the action rows (×3), the online Q heads and the V head (×3),
+    /// and the target heads' forward (their hidden layer and one output column per action).
+    /// 2 FLOPs per multiply-add.
+    public func stepFLOPs(sequences: SequenceLayout, actions: Int, states: Int) -> Double {
         let d = Double(gpt2.width), v = Double(gpt2.vocabularySize), a = Double(actions), s = Double(states)
-        let trunk = 3 * GPT2(config: gpt2).forwardFLOPs(batch: sequences, length: length, includeLogits: false)
+        let trunk = 3 * GPT2(config: gpt2).forwardFLOPs(sequences: sequences, includeLogits: false)
         let lmHead = 3 * 2 * d * v * a
         let qHeads = Double(ilql.qHeadCount) * 3 * 2 * (d * 2 * d + 2 * d * v) * a
         let valueHead = 3 * 2 * (d * 2 * d + 2 * d) * s
         let targetHeads = Double(ilql.qHeadCount) * 2 * (d * 2 * d + 2 * d) * a
         return trunk + lmHead + qHeads + valueHead + targetHeads
+    }
+
+    /// `stepFLOPs` of a batch made of `elements`: their real positions, an entry per action and a
+    /// value slot per action (the last state's value is never read: its `dones` is 0).
+    public func stepFLOPs(batch elements: [ILQLElement]) -> Double {
+        let actions = elements.reduce(0) { $0 + $1.actionCount }
+        return stepFLOPs(sequences: SequenceLayout(lengths: elements.map(\.inputIDs.count)), actions: actions,
+                         states: actions)
     }
 
     /// A workspace for micro-batches of up to `maxBatch` × `maxLength`.
@@ -90,10 +99,14 @@ public struct ILQLNetwork: Sendable {
         precondition(batch.batchSize <= w.maxBatch && t <= w.maxLength, "micro-batch larger than the workspace")
         let model = GPT2(config: gpt2)
         let buffers = w.buffers
+        // Differs from trlx: the trunk runs on the sequences packed end to end, so padding
+        // positions are not computed at all (trlx computes them and masks them out). Under the
+        // causal mask right padding never reached a real position, so the values are the same.
+        let sequences = batch.sequences
         // The LM head is applied only at action rows (below), not at every position.
         let started = DispatchTime.now().uptimeNanoseconds
-        model.forward(parameters: p.trunk, activations: w.trunk, tokens: batch.inputIDs,
-                      batch: batch.batchSize, length: t, computeLogits: false)
+        model.forward(parameters: p.trunk, activations: w.trunk, tokens: batch.packedInputIDs,
+                      sequences: sequences, computeLogits: false)
 
         let forwardDone = DispatchTime.now().uptimeNanoseconds
         // Value slots: the states whose V is read, as V (mask ≠ 0) or as V' of an entry.
@@ -105,7 +118,7 @@ public struct ILQLNetwork: Sendable {
                 let asNext = s > 0 && batch.mask(b, s - 1) != 0 && batch.dones[index] != 0
                 if asValue || asNext {
                     w.slotOfState[index] = slotCount
-                    w.slotRows[slotCount] = b * t + Int(batch.statesIxs[index])
+                    w.slotRows[slotCount] = sequences.rowStart(b) + Int(batch.statesIxs[index])
                     slotCount += 1
                 } else {
                     w.slotOfState[index] = -1
@@ -117,7 +130,7 @@ public struct ILQLNetwork: Sendable {
         for b in 0..<batch.batchSize {
             for s in 0..<a where batch.mask(b, s) != 0 {
                 let e = entryCount
-                w.entryRows[e] = b * t + Int(batch.actionsIxs[b * a + s])
+                w.entryRows[e] = sequences.rowStart(b) + Int(batch.actionsIxs[b * a + s])
                 w.entryActions[e] = batch.action(b, s)
                 buffers.entryRewards[e] = batch.rewards[b * a + s]
                 buffers.entryMask[e] = batch.mask(b, s)
@@ -196,13 +209,12 @@ public struct ILQLNetwork: Sendable {
         Matmul.backward(dInput: buffers.dActionInputs, dWeight: g.trunk.tokenEmbedding, dBias: nil,
                         dOut: buffers.dLogitRows, input: buffers.actionInputs, weight: p.trunk.tokenEmbedding,
                         rows: n, inFeatures: d, outFeatures: v, layout: .outputMajor)
-        let rows = batch.batchSize * t
-        buffers.dHidden.update(repeating: 0, count: rows * d)
+        buffers.dHidden.update(repeating: 0, count: sequences.rowCount * d)
         scatterAddRows(into: buffers.dHidden, from: buffers.dActionInputs, rows: w.entryRows, count: n, width: d)
         scatterAddRows(into: buffers.dHidden, from: buffers.dStateInputs, rows: w.slotRows, count: slotCount, width: d)
         let headsDone = DispatchTime.now().uptimeNanoseconds
-        model.backward(parameters: p.trunk, gradients: g.trunk, activations: w.trunk, tokens: batch.inputIDs,
-                       batch: batch.batchSize, length: t, dLogits: nil, dHidden: buffers.dHidden)
+        model.backward(parameters: p.trunk, gradients: g.trunk, activations: w.trunk, tokens: batch.packedInputIDs,
+                       sequences: sequences, dLogits: nil, dHidden: buffers.dHidden)
         let backwardDone = DispatchTime.now().uptimeNanoseconds
         w.phaseSeconds.trunkForward += Double(forwardDone - started) / 1e9
         w.phaseSeconds.headsAndLoss += Double(headsDone - forwardDone) / 1e9

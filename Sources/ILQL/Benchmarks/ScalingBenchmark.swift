@@ -10,14 +10,19 @@ public enum ScalingBenchmark {
     /// One measurement.
     public struct Row: Codable, Sendable {
         public var config: String, workers: Int, microBatches: Int
+        /// What the steps trained on (`BenchmarkData`'s raw value).
+        public var data: String
         public var stepSecondsMedian: Double, tokensPerSecond: Double, parallelEfficiency: Double
         /// Shares of the step until the slowest worker finished, and in the fused all-reduce +
         /// AdamW + target sync pass.
         public var computeShare: Double, reduceAndOptimizerShare: Double
         /// Shares of the step in the slowest worker's trunk forward, heads + loss, trunk backward.
         public var forwardShare: Double, headsAndLossShare: Double, backwardShare: Double
-        /// Model FLOPs of one step (`ILQLNetwork.stepFLOPs`), the rate achieved, and that rate as a
-        /// share of the single-thread sgemm peak (measured in the same run) times the workers.
+        /// Tokens of a step's batch (its real positions, not counting padding), on average.
+        public var tokensPerStep: Double
+        /// Model FLOPs of a step (`ILQLNetwork.stepFLOPs`, on average over the timed steps), the
+        /// rate achieved (the median of the steps'), and that rate as a share of the
+        /// single-thread sgemm peak (measured in the same run) times the workers.
         public var modelFlopsPerStep: Double, achievedFlopsPerSecond: Double, sgemmPeakFlopsPerSecond: Double, shareOfPeak: Double
         /// Most resident memory seen during the timed steps, and the bytes of the buffers the
         /// design requires (parameters, AdamW moments, per-worker workspace and gradients).
@@ -36,26 +41,13 @@ public enum ScalingBenchmark {
         max(1, workerCounts.max() ?? 1)
     }
 
-    /// Samples of exactly `shape.length` tokens (one prompt token, the rest actions), random ids.
-    public static func syntheticDataset(_ shape: BenchmarkShape, count: Int) -> OfflineDataset {
-        var generator = SeededGenerator(seed: 7)
-        let eos = Int32(shape.config.vocabularySize - 1)
-        let rewards = ILQLElementBuilder.standardize((0..<count).map { _ in generator.nextUnit() })
-        return OfflineDataset(elements: rewards.map { reward in
-            let tokens = (0..<shape.length).map { _ in Int32(generator.next() % UInt64(eos)) }
-            let phrases = ILQLElementBuilder.truncatedPhrases([[tokens[0]], Array(tokens[1...])], eos: eos, bos: eos,
-                                                              maxLength: shape.length)
-            return ILQLElementBuilder.element(phrases: phrases, standardizedReward: reward)
-        })
-    }
-
     /// Trains `steps` + 1 steps (the first is a warm-up) at each worker count, with the same
     /// `microBatches` everywhere so every run computes the same thing, and a target sync on every
     /// step so its cost shows in every measurement. Efficiency is relative to the first worker
     /// count (scaled per worker). `progress` hears one line per measurement.
     public static func run(shape: BenchmarkShape, workerCounts: [Int], steps: Int, microBatches: Int,
                            progress: (String) -> Void = { _ in }) throws -> [Row] {
-        let dataset = syntheticDataset(shape, count: 4 * shape.batch)
+        let dataset = try shape.dataset()
         let peak = Timing.sgemmPeak()
         var rows: [Row] = []
         var perWorkerBaseline: Double?
@@ -71,34 +63,41 @@ public enum ScalingBenchmark {
             config.parallel.microBatches = microBatches
             config.method.stepsForTargetQSync = 1
             let trainer = try ILQLTrainer(config: config, dataset: dataset)
-            var reports: [StepReport] = []
+            // The trainer's data order, replayed to count each step's FLOPs from its own batch
+            // (batches of task data differ in their tokens).
+            var order = trainer.dataOrder
+            var reports: [StepReport] = [], stepFLOPs: [Double] = []
             var resident = 0.0, anonymous = 0.0
             try trainer.train {
                 reports.append($0)
+                stepFLOPs.append(trainer.network.stepFLOPs(
+                    batch: order.nextBatch(size: shape.batch).map { dataset.elements[$0] }))
                 resident = max(resident, ResidentMemory.megabytes())
                 anonymous = max(anonymous, ResidentMemory.anonymousMegabytes())
             }
-            let timed = Array(reports.dropFirst())
+            let timed = Array(reports.dropFirst()), timedFLOPs = Array(stepFLOPs.dropFirst())
             let stepTime = Timing.median(timed.map(\.seconds))
-            let tokensPerSecond = Double(timed[0].tokens) / stepTime
-            let flops = trainer.network.stepFLOPs(sequences: shape.batch, length: shape.length,
-                                                  actions: shape.batch * (shape.length - 1), states: shape.batch * shape.length)
+            let tokensPerSecond = Timing.median(timed.map { Double($0.tokens) / $0.seconds })
+            let flops = timedFLOPs.reduce(0, +) / Double(timedFLOPs.count)
+            let flopsPerSecond = Timing.median(zip(timedFLOPs, timed).map { $0 / $1.seconds })
             let baseline = perWorkerBaseline ?? tokensPerSecond / Double(workers)
             perWorkerBaseline = baseline
             rows.append(Row(
-                config: shape.name, workers: workers, microBatches: microBatches, stepSecondsMedian: stepTime,
+                config: shape.name, workers: workers, microBatches: microBatches, data: shape.data.rawValue,
+                stepSecondsMedian: stepTime,
                 tokensPerSecond: tokensPerSecond, parallelEfficiency: tokensPerSecond / (Double(workers) * baseline),
                 computeShare: Timing.median(timed.map { $0.computeSeconds / $0.seconds }),
                 reduceAndOptimizerShare: Timing.median(timed.map { $0.reduceSeconds / $0.seconds }),
                 forwardShare: Timing.median(timed.map { $0.phases.trunkForward / $0.seconds }),
                 headsAndLossShare: Timing.median(timed.map { $0.phases.headsAndLoss / $0.seconds }),
                 backwardShare: Timing.median(timed.map { $0.phases.trunkBackward / $0.seconds }),
-                modelFlopsPerStep: flops, achievedFlopsPerSecond: flops / stepTime, sgemmPeakFlopsPerSecond: peak,
-                shareOfPeak: flops / stepTime / (peak * Double(trainer.workerCount)),
+                tokensPerStep: Double(timed.reduce(0) { $0 + $1.tokens }) / Double(timed.count),
+                modelFlopsPerStep: flops, achievedFlopsPerSecond: flopsPerSecond, sgemmPeakFlopsPerSecond: peak,
+                shareOfPeak: flopsPerSecond / (peak * Double(trainer.workerCount)),
                 residentBytes: Int(resident * 1_048_576), requiredBytes: trainer.requiredBufferBytes,
                 anonymousResidentBytes: Int(anonymous * 1_048_576)))
-            progress(String(format: "%@ × %d workers: %.1f ms/step, %.0f tokens/s", shape.name, workers,
-                            stepTime * 1e3, tokensPerSecond))
+            progress(String(format: "%@ (%@ data) × %d workers: %.1f ms/step, %.0f tokens/s", shape.name,
+                            shape.data.rawValue, workers, stepTime * 1e3, tokensPerSecond))
         }
         return rows
     }
