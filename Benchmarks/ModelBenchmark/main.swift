@@ -45,6 +45,7 @@ let losses = FloatBuffer(count: rows), logSumExp = FloatBuffer(count: rows)
 let dLogits = FloatBuffer(count: rows * config.vocabularySize)
 
 print("ModelBenchmark: \(shape.name) (\(config.layerCount) layers, width \(config.width), \(config.headCount) heads, vocab \(config.vocabularySize), B=\(batch), T=\(length)), one thread, OpenBLAS core \(BLAS.coreName)")
+if let warning = BLAS.slowKernelWarning { print("warning: " + warning) }
 let peak = Timing.sgemmPeak()
 
 var forwardTimes: [Double] = [], backwardTimes: [Double] = []

@@ -35,6 +35,7 @@ guard steps >= 1, !workerCounts.isEmpty, workerCounts.allSatisfy({ $0 >= 1 }) el
 let microBatchCount = microBatches ?? ScalingBenchmark.defaultMicroBatches(workerCounts: workerCounts)
 
 print("ScalingBenchmark: \(steps) timed steps after 1 warm-up, \(microBatchCount) micro-batches per batch, OpenBLAS core \(BLAS.coreName), \(Topology.defaultWorkerCount()) cores")
+if let warning = BLAS.slowKernelWarning { print("warning: " + warning) }
 var rows: [ScalingBenchmark.Row] = []
 for name in configNames {
     guard var shape = BenchmarkShape.named(name) else { fail("unknown config \(name)") }

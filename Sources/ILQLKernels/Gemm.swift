@@ -85,4 +85,30 @@ public enum BLAS {
         guard let name = openblas_get_corename() else { return "unknown" }
         return String(cString: name)
     }
+
+    /// OpenBLAS kernels that use AVX2 with FMA or AVX-512: what a CPU that has those wants.
+    static let vectorKernels: Set<String> = ["Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids"]
+
+    /// A warning when OpenBLAS runs a kernel older than the CPU (for example "Prescott", SSE3
+    /// only, on a CPU with AVX-512): OpenBLAS picks that fallback for CPU models it does not
+    /// recognise (Debian 12's 0.3.21 on Intel's 5th-generation Xeons, for one), and sgemm then
+    /// runs several times slower than the CPU allows (about 4.8× here against the AVX-512
+    /// kernel). The kernel is chosen when the library loads, so the fix is an environment
+    /// variable set before the program starts. Nil when the kernel fits the CPU.
+    public static var slowKernelWarning: String? {
+        slowKernelWarning(core: coreName, cpuVectorLevel: Int(ilql_cpu_vector_level()))
+    }
+
+    /// The warning for kernel `core` on a CPU of `cpuVectorLevel` (2: AVX-512, 1: AVX2 with FMA,
+    /// 0: neither, or not x86-64).
+    static func slowKernelWarning(core: String, cpuVectorLevel level: Int) -> String? {
+        guard level > 0, !vectorKernels.contains(core) else { return nil }
+        let cpu = level == 2 ? "AVX-512" : "AVX2"
+        let suggestion = level == 2
+            ? "OPENBLAS_CORETYPE=SkylakeX (AVX-512) or OPENBLAS_CORETYPE=Haswell (AVX2)"
+            : "OPENBLAS_CORETYPE=Haswell"
+        return "OpenBLAS is running its \(core) kernel on a CPU with \(cpu) (it did not recognise the CPU model): "
+            + "matrix products will run several times slower than this CPU allows. Start with \(suggestion) "
+            + "in the environment to use the faster kernel."
+    }
 }

@@ -33,6 +33,7 @@ struct Bench: ParsableCommand {
             ?? Array(Set(sequence(first: 1) { $0 * 2 }.prefix { $0 < cores } + [cores])).sorted()
         guard counts.allSatisfy({ $0 >= 1 }), steps >= 1 else { throw ValidationError("--workers and --steps must be positive") }
         let microBatchCount = microBatches ?? ScalingBenchmark.defaultMicroBatches(workerCounts: counts)
+        warnIfSlowBLASKernel()
         print("\(shape.name) (\(shape.data.rawValue) data): \(steps) timed steps after 1 warm-up, \(microBatchCount) micro-batches, OpenBLAS core \(BLAS.coreName), \(cores) cores (\(ScalingBenchmark.cpuModel))")
         let rows = try ScalingBenchmark.run(shape: shape, workerCounts: counts, steps: steps, microBatches: microBatchCount) {
             FileHandle.standardError.write(Data(("  " + $0 + "\n").utf8))

@@ -41,3 +41,9 @@ func parseShape(_ text: String, option: String) throws -> (batch: Int, length: I
 
 /// Prints a note to standard error.
 func note(_ text: String) { FileHandle.standardError.write(Data("note: \(text)\n".utf8)) }
+
+/// Warns on standard error when OpenBLAS runs a kernel far slower than the CPU allows
+/// (`BLAS.slowKernelWarning`): training and benchmarks would be several times slower for it.
+func warnIfSlowBLASKernel() {
+    if let warning = BLAS.slowKernelWarning { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
+}

@@ -13,6 +13,7 @@ struct Info: ParsableCommand {
         for core in topology.cores { print("  core \(core.index): PUs \(core.osIndices)") }
         print("default workers: \(Topology.defaultWorkerCount())")
         print("OpenBLAS core: \(BLAS.coreName)")
+        if let warning = BLAS.slowKernelWarning { print("warning: \(warning)") }
         print(ProcessLaunch.backendDescription)
         if let reason = topology.bindingUnavailableReason { print("thread binding: unavailable (\(reason))") }
     }

@@ -89,6 +89,7 @@ struct Train: ParsableCommand {
         }
         let run = try TrainingRun(config: runConfig, runDirectory: runDirectory, resume: checkpoint, processGroup: group)
         if group.isRoot {
+            warnIfSlowBLASKernel()
             let processes = group.size > 1 ? "\(group.size) processes × " : ""
             FileHandle.standardError.write(Data("run directory: \(runDirectory.path) (\(processes)\(run.trainer.workerCount) workers, \(run.trainer.microBatchCount) micro-batches, \(run.trainer.network.table.parameterCount) parameters)\n".utf8))
         }
