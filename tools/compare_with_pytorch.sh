@@ -4,7 +4,7 @@
 #
 # Usage (from anywhere; it works in the repository root):
 #   tools/compare_with_pytorch.sh [--configs randomwalks,small] [--threads N] [--steps S] [--python PATH]
-#                                 [--scratch-path DIR]
+#                                 [--scratch-path DIR] [--synthetic]
 #
 #   --configs       comma-separated from randomwalks, small, gpt2-124M (default randomwalks,small)
 #   --threads       Swift workers and torch threads (default: all cores, nproc)
@@ -12,6 +12,7 @@
 #   --python        the Python with torch + transformers (default venv/bin/python, else /work/venv/bin/python,
 #                   else python3)
 #   --scratch-path  passed to `swift build --scratch-path` (default: SwiftPM's .build)
+#   --synthetic     every config on synthetic full-length samples (randomwalks otherwise trains on trlx's walks)
 #
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are passed through untouched; for an AVX-512 run use
 #   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE tools/compare_with_pytorch.sh
@@ -25,8 +26,9 @@ threads="$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN)"
 steps=9
 python=""
 scratch=""
+synthetic=()
 
-usage() { sed -n '5,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '5,15p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --configs) configs="${2:?--configs needs a value}"; shift 2 ;;
@@ -34,6 +36,7 @@ while [ $# -gt 0 ]; do
         --steps) steps="${2:?--steps needs a value}"; shift 2 ;;
         --python) python="${2:?--python needs a value}"; shift 2 ;;
         --scratch-path) scratch="${2:?--scratch-path needs a value}"; shift 2 ;;
+        --synthetic) synthetic=(--synthetic); shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "compare_with_pytorch: unknown argument $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -48,7 +51,7 @@ fi
 # Fail fast (before a long Swift build) when the Python side cannot run: the benchmark script itself says
 # what to install and exits 2.
 if ! "$python" -c 'import torch, transformers, numpy' >/dev/null 2>&1; then
-    "$python" tools/pytorch_benchmark.py --configs "$configs" --threads "$threads" --steps "$steps"
+    "$python" tools/pytorch_benchmark.py --configs "$configs" --threads "$threads" --steps "$steps" "${synthetic[@]}"
     exit $?
 fi
 
@@ -60,12 +63,12 @@ swift_args=(-c release)
 swift build "${swift_args[@]}" --static-swift-stdlib --product ScalingBenchmark
 bin="$(swift build "${swift_args[@]}" --show-bin-path)"
 
-echo "== Swift: $bin/ScalingBenchmark --configs $configs --workers $threads --steps $steps"
-"$bin/ScalingBenchmark" --configs "$configs" --workers "$threads" --steps "$steps" \
+echo "== Swift: $bin/ScalingBenchmark --configs $configs --workers $threads --steps $steps ${synthetic[*]}"
+"$bin/ScalingBenchmark" --configs "$configs" --workers "$threads" --steps "$steps" "${synthetic[@]}" \
     --json "$tmp/swift.json"
 echo
-echo "== PyTorch: $python tools/pytorch_benchmark.py --configs $configs --threads $threads --steps $steps"
-"$python" tools/pytorch_benchmark.py --configs "$configs" --threads "$threads" --steps "$steps" \
+echo "== PyTorch: $python tools/pytorch_benchmark.py --configs $configs --threads $threads --steps $steps ${synthetic[*]}"
+"$python" tools/pytorch_benchmark.py --configs "$configs" --threads "$threads" --steps "$steps" "${synthetic[@]}" \
     --json "$tmp/pytorch.json"
 echo
 
@@ -76,16 +79,18 @@ s_rows = {(r["config"], r["workers"]): r for r in swift["rows"]}
 p_rows = {(r["config"], r["threads"]): r for r in torch_["rows"]}
 print("== Swift vs PyTorch (median wall time of one training step)")
 print()
-print("| config | threads | Swift ms/step | PyTorch ms/step | PyTorch/Swift |")
-print("|---|---|---|---|---|")
+print("| config | data | threads | Swift ms/step | PyTorch ms/step | PyTorch/Swift |")
+print("|---|---|---|---|---|---|")
 for key in sorted(p_rows, key=lambda k: configs.index(k[0]) if k[0] in configs else len(configs)):
     p, s = p_rows[key], s_rows.get(key)
     pm = p["step_seconds_median"] * 1e3
     if s is None:
-        print(f"| {key[0]} | {key[1]} | – | {pm:.1f} | – |")
+        print(f"| {key[0]} | {p['data']} | {key[1]} | – | {pm:.1f} | – |")
         continue
+    if s["data"] != p["data"]:
+        sys.exit(f"{key[0]}: the Swift side trained on {s['data']} data, PyTorch on {p['data']}")
     sm = s["step_seconds_median"] * 1e3
-    print(f"| {key[0]} | {key[1]} | {sm:.1f} | {pm:.1f} | {pm / sm:.2f}× |")
+    print(f"| {key[0]} | {p['data']} | {key[1]} | {sm:.1f} | {pm:.1f} | {pm / sm:.2f}× |")
 print()
 print(f"openblas core: {swift.get('openblas_core')} (Swift, {swift.get('cores')} cores); "
       f"torch {torch_['torch_version']} (AdamW {torch_['rows'][0]['optimizer']}); CPU: {torch_['cpu']}")

@@ -3,17 +3,24 @@
 Run from the repository root:
 
     venv/bin/python tools/pytorch_benchmark.py [--configs randomwalks,small] [--threads N] [--steps 9] [--json FILE]
-                                               [--sync lerp|trlx]
+                                               [--sync lerp|trlx] [--synthetic]
 
 For each benchmark shape of /work/shared/DESIGN.md §6 it trains a `transformers.GPT2LMHeadModel` (random init,
 dropout 0, gelu_new, eager attention, tied LM head) with trlx's ILQL heads and loss, and reports the median wall
 time of one training step. What a step is (and how it matches the Swift `ScalingBenchmark`):
 
-  - batch: as `ScalingBenchmark.syntheticDataset`: 4·B samples of exactly T tokens (one prompt token, T−1 action
-    tokens, random ids < vocab−1; the EOS = vocab−1 that trlx appends is cut off again by the right truncation to
-    seq_length T, as in the Swift benchmark); actions_ixs = 0…T−2, states_ixs = 0…T−1, dones = 1…1,0, rewards zero
-    except the last (the dataset's random rewards, standardised). Steps take the four batches of B in turn.
-    The batch is built by `tools/reference/make_ilql_fixture.py`'s `build_ilql_batch` (trlx's pipeline).
+  - batch, as the Swift `BenchmarkShape.dataset()`:
+    - randomwalks: trlx's randomwalks data (seed 1000: the 1000 walks and optimalities of
+      Tests/ILQLTests/Fixtures/randomwalks-1000.json, written by tools/reference/make_randomwalks_fixture.py), as
+      trlx builds it: sample [first letter, rest of the walk], letters a…u as ids 0…20, EOS 21, reward the
+      optimality, truncated to seq_length 11. Batches of B walks in a seeded order, each padded to its own longest
+      sample as trlx's `ilql_collate_fn` pads (11 tokens in practice: half the walks never reach the goal).
+    - small, gpt2-124M (and every config with --synthetic): 4·B samples of exactly T tokens (one prompt token, T−1
+      action tokens, random ids < vocab−1; the EOS = vocab−1 that trlx appends is cut off again by the right
+      truncation to seq_length T, as in the Swift benchmark); actions_ixs = 0…T−2, states_ixs = 0…T−1,
+      dones = 1…1,0, rewards zero except the last (the dataset's random rewards, standardised).
+    Steps take the batches in turn. They are built by `tools/reference/make_ilql_fixture.py`'s `build_ilql_batch`
+    (trlx's pipeline).
   - forward as trlx's `AutoModelForCausalLMWithILQLHeads.forward`: the trunk with `output_hidden_states=True` and
     an all-ones attention mask; heads (`ILQLHeads` of make_ilql_fixture.py: v_head, two q_heads, two
     target_q_heads, each Linear(d,2d)-ReLU-Linear(2d,out)) on `hidden_states[-1]` gathered at
@@ -49,6 +56,7 @@ MALLOC_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "1000000000000"
 INSTALL_HINT = "python3 -m venv venv && venv/bin/pip install torch numpy transformers"
 
 # name: (n_layer, n_embd, n_head, vocab, seq_length T, batch B) -- DESIGN.md §6, Swift BenchmarkShape.all
+# (randomwalks trains on its task data unless --synthetic, as there)
 CONFIGS = {
     "randomwalks": (6, 144, 12, 23, 11, 100),
     "small": (6, 384, 6, 4096, 128, 8),
@@ -59,6 +67,9 @@ LR, BETAS, EPS, WEIGHT_DECAY = 5e-5, (0.9, 0.95), 1e-8, 1e-6
 ALPHA = 0.001
 WARMUP_STEPS = 2
 SEED = 7
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+RANDOMWALKS_FIXTURE = os.path.join(REPO_ROOT, "Tests", "ILQLTests", "Fixtures", "randomwalks-1000.json")
+RANDOMWALKS_EOS = 21  # CharacterTokenizer.randomWalks: letters 0…20, EOS 21, pad 22
 
 
 def parse_args(argv):
@@ -70,6 +81,9 @@ def parse_args(argv):
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.add_argument("--sync", choices=["lerp", "trlx"], default="lerp",
                    help="target sync: foreach lerp (default) or trlx's copy_(a*online + (1-a)*target)")
+    p.add_argument("--synthetic", action="store_true",
+                   help="train every config on synthetic full-length samples (randomwalks otherwise trains on its "
+                        "task data), as the Swift ScalingBenchmark's --synthetic")
     args = p.parse_args(argv)
     names = [c for c in args.configs.split(",") if c]
     unknown = [c for c in names if c not in CONFIGS]
@@ -123,6 +137,45 @@ def make_optimizer(torch, params):
         return torch.optim.AdamW(params, foreach=True, **kwargs), "foreach"
 
 
+def synthetic_batches(fx, torch, B, T, eos):
+    """As the Swift BenchmarkShape's synthetic data: 4·B samples, [[t0], [t1 … t_{T-1}]], ids < eos."""
+    gen = torch.Generator().manual_seed(SEED)
+    count = 4 * B
+    tokens = torch.randint(0, eos, (count, T), generator=gen).tolist()
+    raw_rewards = torch.rand(count, generator=gen, dtype=torch.float64).tolist()
+    samples = [[[t[0]], t[1:]] for t in tokens]
+    _, full, _ = fx.build_ilql_batch(samples, raw_rewards, eos_id=eos, bos_id=eos, max_length=T)
+    assert full["input_ids"].shape == (count, T)
+    assert torch.equal(full["actions_ixs"], torch.arange(T - 1).expand(count, -1))
+    assert torch.equal(full["states_ixs"], torch.arange(T).expand(count, -1))
+    assert torch.equal(full["dones"], torch.tensor([1] * (T - 1) + [0]).expand(count, -1))
+    assert not full["rewards"][:, :-1].any()
+    return [{k: v[i * B:(i + 1) * B].contiguous() for k, v in full.items()} for i in range(4)]
+
+
+def randomwalks_batches(fx, torch, B, T):
+    """trlx's randomwalks data in batches of B (a seeded order), each padded to its own longest sample as trlx's
+    ilql_collate_fn pads a batch."""
+    with open(RANDOMWALKS_FIXTURE) as f:
+        fixture = json.load(f)
+    walks, optimalities = fixture["walks"], fixture["optimalities"]
+    ids = [[ord(c) - ord("a") for c in walk] for walk in walks]  # a…u → 0…20, as CharacterTokenizer.randomWalks
+    samples = [[w[:1], w[1:]] for w in ids]
+    _, full, _ = fx.build_ilql_batch(samples, optimalities, eos_id=RANDOMWALKS_EOS, bos_id=RANDOMWALKS_EOS,
+                                     max_length=T)
+    order = torch.randperm(len(samples), generator=torch.Generator().manual_seed(SEED))
+    batches = []
+    for i in range(len(samples) // B):
+        batch = {k: v[order[i * B:(i + 1) * B]] for k, v in full.items()}
+        length = int(batch["attention_mask"].sum(1).max())
+        actions = int(batch["dones"].sum(1).max())  # dones holds a 1 per action and a final 0
+        for key, width in (("input_ids", length), ("attention_mask", length), ("actions_ixs", actions),
+                           ("rewards", actions), ("states_ixs", actions + 1), ("dones", actions + 1)):
+            batch[key] = batch[key][:, :width].contiguous()
+        batches.append(batch)
+    return batches
+
+
 def run_config(name, args, torch, fx):
     from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -145,19 +198,13 @@ def run_config(name, args, torch, fx):
     import copy
     heads = fx.ILQLHeads(v_head, q_heads, [copy.deepcopy(q) for q in q_heads])
 
-    # Synthetic dataset as ScalingBenchmark.syntheticDataset: 4·B samples, [[t0], [t1 … t_{T-1}]], ids < eos.
-    gen = torch.Generator().manual_seed(SEED)
-    count = 4 * B
-    tokens = torch.randint(0, eos, (count, T), generator=gen).tolist()
-    raw_rewards = torch.rand(count, generator=gen, dtype=torch.float64).tolist()
-    samples = [[[t[0]], t[1:]] for t in tokens]
-    _, full, _ = fx.build_ilql_batch(samples, raw_rewards, eos_id=eos, bos_id=eos, max_length=T)
-    assert full["input_ids"].shape == (count, T)
-    assert torch.equal(full["actions_ixs"], torch.arange(T - 1).expand(count, -1))
-    assert torch.equal(full["states_ixs"], torch.arange(T).expand(count, -1))
-    assert torch.equal(full["dones"], torch.tensor([1] * (T - 1) + [0]).expand(count, -1))
-    assert not full["rewards"][:, :-1].any()
-    batches = [{k: v[i * B:(i + 1) * B].contiguous() for k, v in full.items()} for i in range(4)]
+    if name == "randomwalks" and not args.synthetic:
+        data = "randomwalks"
+        batches = randomwalks_batches(fx, torch, B, T)
+    else:
+        data = "synthetic"
+        batches = synthetic_batches(fx, torch, B, T, eos)
+    tokens_per_step = [int(b["attention_mask"].sum()) for b in batches]
 
     params = [p for p in model.parameters() if p.requires_grad]
     params += [p for n, p in heads.named_parameters() if p.requires_grad]
@@ -194,11 +241,15 @@ def run_config(name, args, torch, fx):
         raise RuntimeError(f"{name}: non-finite loss {losses}")
     median = statistics.median(times)
     n_params = sum(p.numel() for p in params)
-    row = dict(config=name, threads=args.threads, batch=B, seq_length=T, steps=args.steps, warmup_steps=WARMUP_STEPS,
-               step_seconds_median=median, step_seconds=times, tokens_per_second=B * T / median,
+    # Real tokens (padding not counted), as the Swift benchmark counts them.
+    timed_tokens = [tokens_per_step[i % len(batches)] for i in range(WARMUP_STEPS, WARMUP_STEPS + args.steps)]
+    tokens_per_second = statistics.median(n / t for n, t in zip(timed_tokens, times))
+    row = dict(config=name, data=data, threads=args.threads, batch=B, seq_length=T, steps=args.steps,
+               warmup_steps=WARMUP_STEPS, step_seconds_median=median, step_seconds=times,
+               tokens_per_second=tokens_per_second, tokens_per_step=statistics.mean(timed_tokens),
                optimizer=opt_kind, target_sync=args.sync, trainable_parameters=n_params,
                first_loss=losses[0], last_loss=losses[-1])
-    print(f"  {name} × {args.threads} threads: {median * 1e3:.1f} ms/step, {B * T / median:.0f} tokens/s "
+    print(f"  {name} ({data} data) × {args.threads} threads: {median * 1e3:.1f} ms/step, {tokens_per_second:.0f} tokens/s "
           f"(AdamW {opt_kind}, {n_params / 1e6:.2f}M trainable parameters, loss {losses[0]:.4f} → {losses[-1]:.4f})",
           flush=True)
     return row
