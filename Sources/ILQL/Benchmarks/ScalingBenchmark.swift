@@ -22,7 +22,9 @@ public enum ScalingBenchmark {
         public var tokensPerStep: Double
         /// Model FLOPs of a step (`ILQLNetwork.stepFLOPs`, on average over the timed steps), the
         /// rate achieved (the median of the steps'), and that rate as a share of the
-        /// single-thread sgemm peak (measured in the same run) times the workers.
+        /// single-thread sgemm peak times the workers. The peak is measured in the same run,
+        /// before and after the configuration's steps, and the higher of the two counts: a slow
+        /// moment of a shared machine during one measurement cannot inflate the share.
         public var modelFlopsPerStep: Double, achievedFlopsPerSecond: Double, sgemmPeakFlopsPerSecond: Double, shareOfPeak: Double
         /// Most resident memory seen during the timed steps, and the bytes of the buffers the
         /// design requires (parameters, AdamW moments, per-worker workspace and gradients).
@@ -48,7 +50,7 @@ public enum ScalingBenchmark {
     public static func run(shape: BenchmarkShape, workerCounts: [Int], steps: Int, microBatches: Int,
                            progress: (String) -> Void = { _ in }) throws -> [Row] {
         let dataset = try shape.dataset()
-        let peak = Timing.sgemmPeak()
+        let peakBefore = Timing.sgemmPeak()
         var rows: [Row] = []
         var perWorkerBaseline: Double?
         for workers in workerCounts {
@@ -92,12 +94,17 @@ public enum ScalingBenchmark {
                 headsAndLossShare: Timing.median(timed.map { $0.phases.headsAndLoss / $0.seconds }),
                 backwardShare: Timing.median(timed.map { $0.phases.trunkBackward / $0.seconds }),
                 tokensPerStep: Double(timed.reduce(0) { $0 + $1.tokens }) / Double(timed.count),
-                modelFlopsPerStep: flops, achievedFlopsPerSecond: flopsPerSecond, sgemmPeakFlopsPerSecond: peak,
-                shareOfPeak: flopsPerSecond / (peak * Double(trainer.workerCount)),
+                modelFlopsPerStep: flops, achievedFlopsPerSecond: flopsPerSecond, sgemmPeakFlopsPerSecond: peakBefore,
+                shareOfPeak: flopsPerSecond / (peakBefore * Double(trainer.workerCount)),
                 residentBytes: Int(resident * 1_048_576), requiredBytes: trainer.requiredBufferBytes,
                 anonymousResidentBytes: Int(anonymous * 1_048_576)))
             progress(String(format: "%@ (%@ data) × %d workers: %.1f ms/step, %.0f tokens/s", shape.name,
                             shape.data.rawValue, workers, stepTime * 1e3, tokensPerSecond))
+        }
+        let peak = max(peakBefore, Timing.sgemmPeak())
+        for i in rows.indices {
+            rows[i].shareOfPeak *= peakBefore / peak
+            rows[i].sgemmPeakFlopsPerSecond = peak
         }
         return rows
     }
