@@ -92,6 +92,9 @@ for key in sorted(p_rows, key=lambda k: configs.index(k[0]) if k[0] in configs e
     sm = s["step_seconds_median"] * 1e3
     print(f"| {key[0]} | {p['data']} | {key[1]} | {sm:.1f} | {pm:.1f} | {pm / sm:.2f}× |")
 print()
+swift_peak = max(r["sgemm_peak_flops_per_second"] for r in swift["rows"])
+print(f"single-thread sgemm peak (1024³, best of 7): OpenBLAS {swift_peak / 1e9:.1f} GFLOP/s, "
+      f"PyTorch {torch_['sgemm_peak_flops'] / 1e9:.1f} GFLOP/s (PyTorch/OpenBLAS {torch_['sgemm_peak_flops'] / swift_peak:.2f}×)")
 print(f"openblas core: {swift.get('openblas_core')} (Swift, {swift.get('cores')} cores); "
       f"torch {torch_['torch_version']} (AdamW {torch_['rows'][0]['optimizer']}); CPU: {torch_['cpu']}")
 print("PyTorch/Swift > 1 means the Swift trainer is faster.")

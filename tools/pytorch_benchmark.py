@@ -37,6 +37,8 @@ time of one training step. What a step is (and how it matches the Swift `Scaling
 
 Timing: 2 warm-up steps, then the median of --steps steps, time.perf_counter() around the whole step.
 Threads: torch.set_num_threads(--threads, default os.cpu_count()) and torch.set_num_interop_threads(1).
+After the configs it measures torch's single-thread sgemm peak (best of seven 1024³ torch.mm), as the Swift
+benchmarks measure OpenBLAS's, so the step-time ratio can be read against the two libraries' matmul speed.
 
 For PyTorch's best case the script re-executes itself with glibc malloc tuned (MALLOC_MMAP_MAX_=0,
 MALLOC_TRIM_THRESHOLD_=1000000000000) unless those are already set. It installs nothing; without torch or
@@ -127,6 +129,26 @@ def parallel_info_head(torch):
         head.append(line)
     head += [l for l in lines if l.startswith("ATen parallel backend")]
     return head
+
+
+def sgemm_peak(torch, n=1024, repeats=7):
+    """Best-of-`repeats` FLOP/s of one single-threaded n×n×n float32 matmul, as the Swift benchmarks measure
+    OpenBLAS's peak (Timing.sgemmPeak): the scale the step times compare against."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        gen = torch.Generator().manual_seed(SEED)
+        a, b = torch.rand(n, n, generator=gen), torch.rand(n, n, generator=gen)
+        c = torch.empty(n, n)
+        torch.mm(a, b, out=c)  # warm-up
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            torch.mm(a, b, out=c)
+            best = min(best, time.perf_counter() - start)
+        return 2 * n ** 3 / best
+    finally:
+        torch.set_num_threads(threads)
 
 
 def make_optimizer(torch, params):
@@ -280,6 +302,7 @@ def main(argv):
           f"{args.steps} timed steps after {WARMUP_STEPS} warm-up, {args.threads} threads "
           f"(os.cpu_count() {os.cpu_count()}), CPU {cpu}", flush=True)
     rows = [run_config(name, args, torch, fx) for name in args.config_names]
+    peak = sgemm_peak(torch)
 
     print()
     print("| config | threads | step (median) | tokens/s |")
@@ -290,6 +313,7 @@ def main(argv):
     print(f"torch {torch.__version__}, transformers {transformers.__version__}, Python {platform.python_version()}, "
           f"AdamW {rows[0]['optimizer']}, target sync {args.sync}")
     print(f"CPU: {cpu}")
+    print(f"sgemm peak (1 thread, 1024³): {peak / 1e9:.1f} GFLOP/s")
     print("malloc: " + " ".join(f"{k}={os.environ.get(k)}" for k in MALLOC_ENV))
     print("parallel_info:")
     for line in info:
@@ -299,7 +323,7 @@ def main(argv):
         result = dict(torch_version=torch.__version__, transformers_version=transformers.__version__,
                       python_version=platform.python_version(), cpu=cpu, cpu_count=os.cpu_count(),
                       parallel_info=info, malloc_env={k: os.environ.get(k) for k in MALLOC_ENV},
-                      interop_threads=torch.get_num_interop_threads(), rows=rows)
+                      interop_threads=torch.get_num_interop_threads(), sgemm_peak_flops=peak, rows=rows)
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2, sort_keys=True)
             f.write("\n")
