@@ -47,10 +47,8 @@ public enum Embedding {
         dOut: UnsafePointer<Float>, tokens: UnsafePointer<Int32>,
         batch: Int, length: Int, features: Int
     ) {
-        for b in 0..<batch {
-            backwardSequence(dWte: dWte, dWpe: dWpe, dOut: dOut + b * length * features, tokens: tokens + b * length,
-                             length: length, features: features)
-        }
+        backward(dWte: dWte, dWpe: dWpe, dOut: dOut, tokens: tokens,
+                 sequences: SequenceLayout(batch: batch, length: length), features: features)
     }
 
     @inline(__always)

@@ -158,8 +158,9 @@ public struct GPT2: Sendable {
     /// Model FLOPs of one forward pass over the sequences of `sequences`, counted from the shapes:
     /// 2 FLOPs per multiply-add of every matmul (QKV, attention projection, MLP, LM head) at
     /// every row, plus the two attention products over each sequence's full T×T score matrix
-    /// (causal masking makes half of it unneeded; the sgemm path computes it and discards it). Elementwise work is not counted.
-    /// Backward costs twice the forward matmul FLOPs, so a training step is 3× this.
+    /// (causal masking makes half of it unneeded; the sgemm path computes it and discards it).
+    /// Elementwise work is not counted. Backward costs twice the forward matmul FLOPs, so a
+    /// training step is 3× this.
     public func forwardFLOPs(sequences: SequenceLayout, includeLogits: Bool = true) -> Double {
         let c = Double(config.width), rows = Double(sequences.rowCount)
         // Σ length² over the sequences: the attention products of each sequence are T×T×C.
