@@ -118,15 +118,26 @@ final class CommandLineRunTests: CommandLineTestCase {
 /// its table, JSON and plot).
 final class CommandLineBenchTests: CommandLineTestCase {
     func testBenchSmokeRun() throws {
-        let result = try ilql("bench", "--config", "randomwalks", "--workers", "1", "--steps", "1",
+        let result = try ilql("bench", "--config", "randomwalks", "--workers", "1,2", "--steps", "1",
                               "--json", "bench.json", "--plot", "bench.svg")
         XCTAssertEqual(result.status, 0, result.errors)
         XCTAssertTrue(result.output.contains("| randomwalks | 1 |"), result.output)
+        XCTAssertTrue(result.output.contains("| randomwalks | 2 |"), result.output)
         XCTAssertTrue(result.output.contains("share of peak"), result.output)
+        XCTAssertTrue(result.output.contains("idle at the barrier"), result.output)
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent("bench.json"))) as! [String: Any]
         XCTAssertNotNil(json["openblas_core"] as? String)
         let rows = json["rows"] as! [[String: Any]]
-        XCTAssertEqual(rows.count, 1)
+        XCTAssertEqual(rows.count, 2)
+        // One worker never waits for another; two wait for part of the step at most, and the
+        // time shares of the slowest worker's phases and of the waiting stay within the step.
+        XCTAssertEqual(rows[0]["idle_share"] as? Double, 0)
+        for row in rows {
+            let idle = row["idle_share"] as! Double
+            let phases = ["forward_share", "heads_and_loss_share", "backward_share"].map { row[$0] as! Double }
+            XCTAssertTrue(idle >= 0 && idle < 1, "idle share \(idle)")
+            XCTAssertTrue(phases.allSatisfy { $0 > 0 } && phases.reduce(0, +) <= 1, "phase shares \(phases)")
+        }
         // randomwalks trains on trlx's walks (3 to 11 tokens), whose padding is not computed: a
         // step's tokens and FLOPs lie below those of 100 full-length sequences of 11 tokens.
         XCTAssertEqual(rows[0]["data"] as? String, "randomwalks")

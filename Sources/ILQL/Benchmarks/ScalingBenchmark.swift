@@ -18,6 +18,9 @@ public enum ScalingBenchmark {
         public var computeShare: Double, reduceAndOptimizerShare: Double
         /// Shares of the step in the slowest worker's trunk forward, heads + loss, trunk backward.
         public var forwardShare: Double, headsAndLossShare: Double, backwardShare: Double
+        /// Share of the step a worker spent waiting at the barrier for the slowest one (the mean
+        /// over the workers; 0 with one worker).
+        public var idleShare: Double
         /// Tokens of a step's batch (its real positions, not counting padding), on average.
         public var tokensPerStep: Double
         /// Model FLOPs of a step (`ILQLNetwork.stepFLOPs`, on average over the timed steps), the
@@ -93,6 +96,9 @@ public enum ScalingBenchmark {
                 forwardShare: Timing.median(timed.map { $0.phases.trunkForward / $0.seconds }),
                 headsAndLossShare: Timing.median(timed.map { $0.phases.headsAndLoss / $0.seconds }),
                 backwardShare: Timing.median(timed.map { $0.phases.trunkBackward / $0.seconds }),
+                idleShare: Timing.median(timed.map { report in
+                    report.idleSeconds.reduce(0, +) / Double(max(1, report.idleSeconds.count)) / report.seconds
+                }),
                 tokensPerStep: Double(timed.reduce(0) { $0 + $1.tokens }) / Double(timed.count),
                 modelFlopsPerStep: flops, achievedFlopsPerSecond: flopsPerSecond, sgemmPeakFlopsPerSecond: peakBefore,
                 shareOfPeak: flopsPerSecond / (peakBefore * Double(trainer.workerCount)),
@@ -151,13 +157,13 @@ public enum ScalingBenchmark {
 
     /// Speed and time shares as a Markdown table.
     public static func table(_ rows: [Row]) -> String {
-        var lines = ["| config | workers | step (median) | tokens/s | parallel efficiency | trunk forward | heads + loss | trunk backward | all-reduce + AdamW + target sync |",
-                     "|---|---|---|---|---|---|---|---|---|"]
+        var lines = ["| config | workers | step (median) | tokens/s | parallel efficiency | trunk forward | heads + loss | trunk backward | idle at the barrier | all-reduce + AdamW + target sync |",
+                     "|---|---|---|---|---|---|---|---|---|---|"]
         for row in rows {
-            lines.append(String(format: "| %@ | %d | %.1f ms | %.0f | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.2f%% |",
+            lines.append(String(format: "| %@ | %d | %.1f ms | %.0f | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.2f%% | %.2f%% |",
                                 row.config, row.workers, row.stepSecondsMedian * 1e3, row.tokensPerSecond,
                                 100 * row.parallelEfficiency, 100 * row.forwardShare, 100 * row.headsAndLossShare,
-                                100 * row.backwardShare, 100 * row.reduceAndOptimizerShare))
+                                100 * row.backwardShare, 100 * row.idleShare, 100 * row.reduceAndOptimizerShare))
         }
         return lines.joined(separator: "\n")
     }
