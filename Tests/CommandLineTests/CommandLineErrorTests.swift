@@ -60,6 +60,7 @@ final class CommandLineErrorTests: CommandLineTestCase {
         assertFails(try ilql("generate", "--checkpoint", "nowhere", "--prompt", "b"), "nowhere/config.json: cannot read the file")
         assertFails(try ilql("generate", "--checkpoint", "nowhere", "--prompt", "b", "--top-k", "0"), "--top-k must be at least 1")
         assertFails(try ilql("bench", "--config", "huge"), "unknown --config huge")
+        assertFails(try ilql("bench", "--rounds", "0"), "--workers, --steps and --rounds must be positive")
         assertFails(try ilql("eval", "--checkpoint", "nowhere"), "cannot read the file")
     }
 

@@ -114,11 +114,11 @@ final class CommandLineRunTests: CommandLineTestCase {
     }
 }
 
-/// A one-step smoke run of the benchmark (timings are not checked, only that it runs and writes
-/// its table, JSON and plot).
+/// A smoke run of the benchmark, two rounds of one step (timings are not checked, only that it
+/// runs and writes its table, JSON and plot).
 final class CommandLineBenchTests: CommandLineTestCase {
     func testBenchSmokeRun() throws {
-        let result = try ilql("bench", "--config", "randomwalks", "--workers", "1,2", "--steps", "1",
+        let result = try ilql("bench", "--config", "randomwalks", "--workers", "1,2", "--steps", "1", "--rounds", "2",
                               "--json", "bench.json", "--plot", "bench.svg")
         XCTAssertEqual(result.status, 0, result.errors)
         XCTAssertTrue(result.output.contains("| randomwalks | 1 |"), result.output)
@@ -129,6 +129,8 @@ final class CommandLineBenchTests: CommandLineTestCase {
         XCTAssertNotNil(json["openblas_core"] as? String)
         let rows = json["rows"] as! [[String: Any]]
         XCTAssertEqual(rows.count, 2)
+        // Two rounds of one timed step each, pooled per worker count.
+        XCTAssertEqual(rows.map { $0["timed_steps"] as? Int }, [2, 2])
         // One worker never waits for another; two wait for part of the step at most, and the
         // time shares of the slowest worker's phases and of the waiting stay within the step.
         XCTAssertEqual(rows[0]["idle_share"] as? Double, 0)

@@ -10,6 +10,8 @@ public enum ScalingBenchmark {
     /// One measurement.
     public struct Row: Codable, Sendable {
         public var config: String, workers: Int, microBatches: Int
+        /// Timed steps the medians are taken over (every round's).
+        public var timedSteps: Int
         /// What the steps trained on (`BenchmarkData`'s raw value).
         public var data: String
         public var stepSecondsMedian: Double, tokensPerSecond: Double, parallelEfficiency: Double
@@ -50,47 +52,40 @@ public enum ScalingBenchmark {
     /// `microBatches` everywhere so every run computes the same thing, and a target sync on every
     /// step so its cost shows in every measurement. Efficiency is relative to the first worker
     /// count (scaled per worker). `progress` hears one line per measurement.
+    ///
+    /// With `rounds` > 1 the worker counts are measured in turn, `rounds` times over (1, 2, 1, 2,
+    /// …), and each row's medians pool the timed steps of every round. On a shared machine whose
+    /// speed drifts from minute to minute, this lets every worker count sample the same periods,
+    /// so the drift does not masquerade as a change in parallel efficiency. Resident memory is
+    /// the first round's.
     public static func run(shape: BenchmarkShape, workerCounts: [Int], steps: Int, microBatches: Int,
-                           progress: (String) -> Void = { _ in }) throws -> [Row] {
+                           rounds: Int = 1, progress: (String) -> Void = { _ in }) throws -> [Row] {
+        precondition(rounds >= 1 && steps >= 1, "at least one round of one timed step")
         let dataset = try shape.dataset()
         let peakBefore = Timing.sgemmPeak()
-        var rows: [Row] = []
-        var perWorkerBaseline: Double?
-        for workers in workerCounts {
-            // The previous trainer's freed heap pages would otherwise count in this one's
-            // resident memory.
-            releaseFreedHeapMemory()
-            var config = TrainerConfig(model: shape.config)
-            config.batchSize = shape.batch
-            config.seqLength = shape.length
-            config.totalSteps = steps + 1
-            config.parallel.workers = workers
-            config.parallel.microBatches = microBatches
-            config.method.stepsForTargetQSync = 1
-            let trainer = try ILQLTrainer(config: config, dataset: dataset)
-            // The trainer's data order, replayed to count each step's FLOPs from its own batch
-            // (batches of task data differ in their tokens).
-            var order = trainer.dataOrder
-            var reports: [StepReport] = [], stepFLOPs: [Double] = []
-            var resident = 0.0, anonymous = 0.0
-            try trainer.train {
-                reports.append($0)
-                stepFLOPs.append(trainer.network.stepFLOPs(
-                    batch: order.nextBatch(size: shape.batch).map { dataset.elements[$0] }))
-                resident = max(resident, ResidentMemory.megabytes())
-                anonymous = max(anonymous, ResidentMemory.anonymousMegabytes())
+        var pooled = [Measurement?](repeating: nil, count: workerCounts.count)
+        for round in 1...rounds {
+            for (index, workers) in workerCounts.enumerated() {
+                let measurement = try measure(shape: shape, dataset: dataset, workers: workers, steps: steps,
+                                              microBatches: microBatches)
+                pooled[index] = pooled[index].map { $0.pooled(with: measurement) } ?? measurement
+                let prefix = rounds > 1 ? "round \(round)/\(rounds): " : ""
+                progress(prefix + String(format: "%@ (%@ data) × %d workers: %.1f ms/step, %.0f tokens/s", shape.name,
+                                         shape.data.rawValue, workers, Timing.median(measurement.reports.map(\.seconds)) * 1e3,
+                                         measurement.tokensPerSecond))
             }
-            let timed = Array(reports.dropFirst()), timedFLOPs = Array(stepFLOPs.dropFirst())
-            let stepTime = Timing.median(timed.map(\.seconds))
-            let tokensPerSecond = Timing.median(timed.map { Double($0.tokens) / $0.seconds })
-            let flops = timedFLOPs.reduce(0, +) / Double(timedFLOPs.count)
-            let flopsPerSecond = Timing.median(zip(timedFLOPs, timed).map { $0 / $1.seconds })
-            let baseline = perWorkerBaseline ?? tokensPerSecond / Double(workers)
+        }
+        let peak = max(peakBefore, Timing.sgemmPeak())
+        var perWorkerBaseline: Double?
+        return zip(workerCounts, pooled).map { workers, measurement in
+            let m = measurement!, timed = m.reports
+            let baseline = perWorkerBaseline ?? m.tokensPerSecond / Double(workers)
             perWorkerBaseline = baseline
-            rows.append(Row(
-                config: shape.name, workers: workers, microBatches: microBatches, data: shape.data.rawValue,
-                stepSecondsMedian: stepTime,
-                tokensPerSecond: tokensPerSecond, parallelEfficiency: tokensPerSecond / (Double(workers) * baseline),
+            let flopsPerSecond = Timing.median(zip(m.stepFLOPs, timed).map { $0 / $1.seconds })
+            return Row(
+                config: shape.name, workers: workers, microBatches: microBatches, timedSteps: timed.count,
+                data: shape.data.rawValue, stepSecondsMedian: Timing.median(timed.map(\.seconds)),
+                tokensPerSecond: m.tokensPerSecond, parallelEfficiency: m.tokensPerSecond / (Double(workers) * baseline),
                 computeShare: Timing.median(timed.map { $0.computeSeconds / $0.seconds }),
                 reduceAndOptimizerShare: Timing.median(timed.map { $0.reduceSeconds / $0.seconds }),
                 forwardShare: Timing.median(timed.map { $0.phases.trunkForward / $0.seconds }),
@@ -100,19 +95,66 @@ public enum ScalingBenchmark {
                     report.idleSeconds.reduce(0, +) / Double(max(1, report.idleSeconds.count)) / report.seconds
                 }),
                 tokensPerStep: Double(timed.reduce(0) { $0 + $1.tokens }) / Double(timed.count),
-                modelFlopsPerStep: flops, achievedFlopsPerSecond: flopsPerSecond, sgemmPeakFlopsPerSecond: peakBefore,
-                shareOfPeak: flopsPerSecond / (peakBefore * Double(trainer.workerCount)),
-                residentBytes: Int(resident * 1_048_576), requiredBytes: trainer.requiredBufferBytes,
-                anonymousResidentBytes: Int(anonymous * 1_048_576)))
-            progress(String(format: "%@ (%@ data) × %d workers: %.1f ms/step, %.0f tokens/s", shape.name,
-                            shape.data.rawValue, workers, stepTime * 1e3, tokensPerSecond))
+                modelFlopsPerStep: m.stepFLOPs.reduce(0, +) / Double(m.stepFLOPs.count),
+                achievedFlopsPerSecond: flopsPerSecond, sgemmPeakFlopsPerSecond: peak,
+                shareOfPeak: flopsPerSecond / (peak * Double(m.workerCount)),
+                residentBytes: Int(m.residentMegabytes * 1_048_576), requiredBytes: m.requiredBytes,
+                anonymousResidentBytes: Int(m.anonymousMegabytes * 1_048_576))
         }
-        let peak = max(peakBefore, Timing.sgemmPeak())
-        for i in rows.indices {
-            rows[i].shareOfPeak *= peakBefore / peak
-            rows[i].sgemmPeakFlopsPerSecond = peak
+    }
+
+    /// The timed steps of one or more trainer runs at one worker count.
+    struct Measurement {
+        /// Every timed step (warm-up steps left out), and its model FLOPs.
+        var reports: [StepReport], stepFLOPs: [Double]
+        /// The most resident memory seen, all of it and its anonymous part.
+        var residentMegabytes: Double, anonymousMegabytes: Double
+        /// The trainer's required buffers, and the workers it really ran.
+        var requiredBytes: Int, workerCount: Int
+
+        /// The median of the steps' tokens/s.
+        var tokensPerSecond: Double { Timing.median(reports.map { Double($0.tokens) / $0.seconds }) }
+
+        /// Both measurements' steps together. Memory stays this (the earlier) measurement's: a
+        /// later round runs in a process whose earlier trainers left heap fragments and thread
+        /// arenas behind (about 7 MiB on randomwalks), which the trainer itself does not need.
+        func pooled(with later: Measurement) -> Measurement {
+            var both = self
+            both.reports += later.reports
+            both.stepFLOPs += later.stepFLOPs
+            return both
         }
-        return rows
+    }
+
+    /// One trainer run of `steps` + 1 steps at `workers` workers.
+    static func measure(shape: BenchmarkShape, dataset: OfflineDataset, workers: Int, steps: Int,
+                        microBatches: Int) throws -> Measurement {
+        // The previous trainer's freed heap pages would otherwise count in this one's resident
+        // memory.
+        releaseFreedHeapMemory()
+        var config = TrainerConfig(model: shape.config)
+        config.batchSize = shape.batch
+        config.seqLength = shape.length
+        config.totalSteps = steps + 1
+        config.parallel.workers = workers
+        config.parallel.microBatches = microBatches
+        config.method.stepsForTargetQSync = 1
+        let trainer = try ILQLTrainer(config: config, dataset: dataset)
+        // The trainer's data order, replayed to count each step's FLOPs from its own batch
+        // (batches of task data differ in their tokens).
+        var order = trainer.dataOrder
+        var reports: [StepReport] = [], stepFLOPs: [Double] = []
+        var resident = 0.0, anonymous = 0.0
+        try trainer.train {
+            reports.append($0)
+            stepFLOPs.append(trainer.network.stepFLOPs(
+                batch: order.nextBatch(size: shape.batch).map { dataset.elements[$0] }))
+            resident = max(resident, ResidentMemory.megabytes())
+            anonymous = max(anonymous, ResidentMemory.anonymousMegabytes())
+        }
+        return Measurement(reports: Array(reports.dropFirst()), stepFLOPs: Array(stepFLOPs.dropFirst()),
+                           residentMegabytes: resident, anonymousMegabytes: anonymous,
+                           requiredBytes: trainer.requiredBufferBytes, workerCount: trainer.workerCount)
     }
 
     /// Returns freed heap memory to the system (glibc's `malloc_trim`, looked up at run time
