@@ -63,12 +63,13 @@ public enum ScalingBenchmark {
         precondition(rounds >= 1 && steps >= 1, "at least one round of one timed step")
         let dataset = try shape.dataset()
         let peakBefore = Timing.sgemmPeak()
-        var pooled = [Measurement?](repeating: nil, count: workerCounts.count)
+        // One per worker count: the first round's measurement, then every later round's pooled in.
+        var pooled: [Measurement] = []
         for round in 1...rounds {
             for (index, workers) in workerCounts.enumerated() {
                 let measurement = try measure(shape: shape, dataset: dataset, workers: workers, steps: steps,
                                               microBatches: microBatches)
-                pooled[index] = pooled[index].map { $0.pooled(with: measurement) } ?? measurement
+                if round == 1 { pooled.append(measurement) } else { pooled[index] = pooled[index].pooled(with: measurement) }
                 let prefix = rounds > 1 ? "round \(round)/\(rounds): " : ""
                 progress(prefix + String(format: "%@ (%@ data) × %d workers: %.1f ms/step, %.0f tokens/s", shape.name,
                                          shape.data.rawValue, workers, Timing.median(measurement.reports.map(\.seconds)) * 1e3,
@@ -77,15 +78,15 @@ public enum ScalingBenchmark {
         }
         let peak = max(peakBefore, Timing.sgemmPeak())
         var perWorkerBaseline: Double?
-        return zip(workerCounts, pooled).map { workers, measurement in
-            let m = measurement!, timed = m.reports
-            let baseline = perWorkerBaseline ?? m.tokensPerSecond / Double(workers)
+        return zip(workerCounts, pooled).map { workers, m in
+            let timed = m.reports, tokensPerSecond = m.tokensPerSecond
+            let baseline = perWorkerBaseline ?? tokensPerSecond / Double(workers)
             perWorkerBaseline = baseline
             let flopsPerSecond = Timing.median(zip(m.stepFLOPs, timed).map { $0 / $1.seconds })
             return Row(
                 config: shape.name, workers: workers, microBatches: microBatches, timedSteps: timed.count,
                 data: shape.data.rawValue, stepSecondsMedian: Timing.median(timed.map(\.seconds)),
-                tokensPerSecond: m.tokensPerSecond, parallelEfficiency: m.tokensPerSecond / (Double(workers) * baseline),
+                tokensPerSecond: tokensPerSecond, parallelEfficiency: tokensPerSecond / (Double(workers) * baseline),
                 computeShare: Timing.median(timed.map { $0.computeSeconds / $0.seconds }),
                 reduceAndOptimizerShare: Timing.median(timed.map { $0.reduceSeconds / $0.seconds }),
                 forwardShare: Timing.median(timed.map { $0.phases.trunkForward / $0.seconds }),
@@ -117,7 +118,7 @@ public enum ScalingBenchmark {
 
         /// Both measurements' steps together. Memory stays this (the earlier) measurement's: a
         /// later round runs in a process whose earlier trainers left heap fragments and thread
-        /// arenas behind (about 7 MiB on randomwalks), which the trainer itself does not need.
+        /// arenas behind (7–16 MiB measured), which the trainer itself does not need.
         func pooled(with later: Measurement) -> Measurement {
             var both = self
             both.reports += later.reports
