@@ -16,14 +16,20 @@ public enum AllReduce {
     /// The other buffers are overwritten with partial sums. Chunks are processed concurrently with
     /// `DispatchQueue.concurrentPerform`; they must not overlap, and should start on cache lines
     /// (16 floats) so no two threads write one line.
+    ///
+    /// - Parameter sumSeconds: when given (`chunks.count` slots), receives the time each chunk's
+    ///   sum took, not counting `afterChunk`: what a fused pass spends reducing, as opposed to
+    ///   what it does with the sum.
     public static func sum(
         _ buffers: [UnsafeMutablePointer<Float>], chunks: [Range<Int>],
+        sumSeconds: UnsafeMutablePointer<Double>? = nil,
         afterChunk: ((Int, Range<Int>) -> Void)? = nil
     ) {
         let count = buffers.count
         precondition(count >= 1, "all-reduce needs at least one buffer")
         DispatchQueue.concurrentPerform(iterations: chunks.count) { c in
             let range = chunks[c]
+            let started = sumSeconds == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             var stride = 1
             while stride < count {
                 var i = 0
@@ -34,6 +40,7 @@ public enum AllReduce {
                 }
                 stride *= 2
             }
+            if let sumSeconds { sumSeconds[c] = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 }
             afterChunk?(c, range)
         }
     }

@@ -131,14 +131,20 @@ final class CommandLineBenchTests: CommandLineTestCase {
         XCTAssertEqual(rows.count, 2)
         // Two rounds of one timed step each, pooled per worker count.
         XCTAssertEqual(rows.map { $0["timed_steps"] as? Int }, [2, 2])
-        // One worker never waits for another; two wait for part of the step at most, and the
-        // time shares of the slowest worker's phases and of the waiting stay within the step.
+        // One worker never waits for another and has no gradient to add to its own; two wait for
+        // part of the step at most. The time shares of the slowest worker's phases, of the
+        // waiting and of the coordinator's pass stay within the step.
         XCTAssertEqual(rows[0]["idle_share"] as? Double, 0)
+        XCTAssertEqual(rows[0]["all_reduce_share"] as? Double, 0)
+        XCTAssertTrue((rows[1]["all_reduce_share"] as! Double) > 0)
         for row in rows {
             let idle = row["idle_share"] as! Double
-            let phases = ["forward_share", "heads_and_loss_share", "backward_share"].map { row[$0] as! Double }
+            let phases = ["forward_share", "heads_and_loss_share", "backward_share", "gradient_buffers_share"]
+                .map { row[$0] as! Double }
+            let pass = ["all_reduce_share", "optimizer_share"].map { row[$0] as! Double }
             XCTAssertTrue(idle >= 0 && idle < 1, "idle share \(idle)")
             XCTAssertTrue(phases.allSatisfy { $0 > 0 } && phases.reduce(0, +) <= 1, "phase shares \(phases)")
+            XCTAssertTrue(pass.allSatisfy { $0 >= 0 } && pass[1] > 0 && pass.reduce(0, +) <= 1, "pass shares \(pass)")
         }
         // randomwalks trains on trlx's walks (3 to 11 tokens), whose padding is not computed: a
         // step's tokens and FLOPs lie below those of 100 full-length sequences of 11 tokens.

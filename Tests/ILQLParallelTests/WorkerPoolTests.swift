@@ -98,4 +98,25 @@ final class AllReduceTests: XCTestCase {
         }
         XCTAssertEqual(seen.sorted { $0.lowerBound < $1.lowerBound }, [0..<32, 32..<64, 64..<96, 96..<100])
     }
+
+    /// Timing the sums writes one duration per chunk and leaves the sum itself as it was.
+    func testSumSecondsTimesEveryChunk() {
+        let count = 1_000, chunks = AllReduce.chunks(count: count, size: 64)
+        let inputs = (0..<3).map { values($0, count) }
+        func summed(timing: UnsafeMutablePointer<Double>?) -> [UInt32] {
+            let buffers = inputs.map { input -> UnsafeMutablePointer<Float> in
+                let p = UnsafeMutablePointer<Float>.allocate(capacity: count)
+                p.initialize(from: input, count: count)
+                return p
+            }
+            defer { buffers.forEach { $0.deallocate() } }
+            AllReduce.sum(buffers, chunks: chunks, sumSeconds: timing)
+            return (0..<count).map { buffers[0][$0].bitPattern }
+        }
+        let seconds = UnsafeMutablePointer<Double>.allocate(capacity: chunks.count)
+        seconds.initialize(repeating: -1, count: chunks.count)
+        defer { seconds.deallocate() }
+        XCTAssertEqual(summed(timing: seconds), summed(timing: nil))
+        XCTAssertTrue((0..<chunks.count).allSatisfy { seconds[$0] >= 0 && seconds[$0] < 1 })
+    }
 }

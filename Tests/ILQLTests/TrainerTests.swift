@@ -101,6 +101,73 @@ final class TrainerTests: XCTestCase {
         }
     }
 
+    /// With `max_grad_norm`, the summed gradient is scaled as `torch.nn.utils.clip_grad_norm_`
+    /// scales it (by max_norm / (norm + 1e-6) when that is below 1) before AdamW: the first step
+    /// equals AdamW applied by hand to the clipped full-batch gradient, bit for bit, at 1 and 2
+    /// workers.
+    func testClippingScalesTheGradientBeforeAdamW() throws {
+        for workers in [1, 2] {
+            var config = Self.makeConfig(workers: workers)
+            config.maxGradNorm = 0.01
+            let trainer = try ILQLTrainer(config: config, dataset: Self.dataset)
+            var order = trainer.dataOrder
+            let (gradient, _) = try trainer.batchGradient(sampleIndices: order.nextBatch(size: config.batchSize))
+            let table = trainer.network.table
+            // Squares summed as the trainer sums them: in each optimizer chunk, then the chunks in order.
+            let chunkSums = zip(table.specs, table.offsets).filter { $0.0.trainable }.flatMap { spec, offset in
+                AllReduce.chunks(count: spec.count, size: ILQLTrainer.chunkSize).map { piece in
+                    piece.reduce(0.0) { $0 + Double(gradient[offset + $1]) * Double(gradient[offset + $1]) }
+                }
+            }
+            let norm = chunkSums.reduce(0.0, +).squareRoot()
+            let scale = Float(min(1, 0.01 / (norm + 1e-6)))
+            XCTAssertLessThan(scale, 0.5, "the gradient norm \(norm) is clipped")
+
+            var expected = trainer.parameters.array
+            let learningRate = config.scheduler.learningRate(base: config.optimizer.learningRate, step: 0)
+            for (spec, offset) in zip(table.specs, table.offsets) where spec.trainable {
+                var clipped = gradient[offset..<(offset + spec.count)].map { $0 * scale }
+                var first = [Float](repeating: 0, count: spec.count), second = first
+                expected.withUnsafeMutableBufferPointer { p in
+                    AdamW.update(parameters: p.baseAddress! + offset, gradients: &clipped, firstMoment: &first,
+                                 secondMoment: &second, count: spec.count, step: 1,
+                                 hyperparameters: config.adamW(learningRate: learningRate, decays: spec.decays))
+                }
+            }
+            let report = try trainer.trainStep()
+            XCTAssertFalse(report.syncedTargets)
+            let actual = trainer.parameters.array
+            let mismatch = actual.indices.first { actual[$0].bitPattern != expected[$0].bitPattern }
+            XCTAssertNil(mismatch, "\(workers) workers: parameter \(mismatch ?? 0) is \(actual[mismatch ?? 0]), "
+                         + "expected \(expected[mismatch ?? 0])")
+        }
+    }
+
+    /// A step reports where its time went: the worker phases within the computation, and the
+    /// coordinator's pass divided between the all-reduce and the optimizer step (with and
+    /// without clipping, which takes two passes).
+    func testStepReportDividesTheStepsTime() throws {
+        for (workers, clipping) in [(1, false), (2, false), (2, true)] {
+            var config = Self.makeConfig(workers: workers)
+            if clipping { config.maxGradNorm = 1 }
+            let trainer = try ILQLTrainer(config: config, dataset: Self.dataset)
+            let report = try XCTUnwrap(trainer.train(steps: 1))
+            let label = "\(workers) workers" + (clipping ? ", clipping" : "")
+            // One worker's gradient has nothing to be added to: the pass is all optimizer.
+            if workers == 1 {
+                XCTAssertEqual(report.allReduceSeconds, 0, label)
+            } else {
+                XCTAssertGreaterThan(report.allReduceSeconds, 0, label)
+            }
+            XCTAssertGreaterThan(report.optimizerSeconds, 0, label)
+            XCTAssertLessThanOrEqual(report.allReduceSeconds + report.optimizerSeconds, report.reduceSeconds + 1e-9, label)
+            let phases = report.phases
+            XCTAssertGreaterThan(phases.gradientBuffers, 0, label)
+            XCTAssertLessThanOrEqual(phases.trunkForward + phases.headsAndLoss + phases.trunkBackward + phases.gradientBuffers,
+                                     report.computeSeconds + 1e-9, label)
+        }
+    }
+
     func testSameSeedSameWorkersIsBitIdenticalEvenWithDelays() throws {
         let first = try trainedParameters(workers: 2)
         XCTAssertEqual(try trainedParameters(workers: 2), first)

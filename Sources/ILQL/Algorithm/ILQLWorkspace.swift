@@ -46,7 +46,7 @@ struct ILQLBuffers {
     }
 }
 
-/// Wall time of the phases of a micro-batch's gradient.
+/// Wall time of the phases of a worker's share of a step.
 public struct PhaseSeconds: Sendable, Equatable {
     /// The trunk's forward pass.
     public var trunkForward = 0.0
@@ -54,6 +54,11 @@ public struct PhaseSeconds: Sendable, Equatable {
     public var headsAndLoss = 0.0
     /// The trunk's backward pass.
     public var trunkBackward = 0.0
+    /// The worker's gradient buffers around those passes: zeroing one for each micro-batch,
+    /// adding its micro-batches' gradients pairwise, and checking that the result is finite.
+    /// Each is a pass over a whole gradient buffer, so on a model with large heads it is
+    /// bandwidth-bound time that no matrix product hides.
+    public var gradientBuffers = 0.0
 
     /// Zero times.
     public init() {}

@@ -69,13 +69,21 @@ public enum BenchmarkData: String, Sendable, CaseIterable {
     case randomWalks = "randomwalks"
 }
 
-/// Timing helpers for the benchmarks.
+/// Timing helpers for the benchmarks and the trainer's step reports.
 public enum Timing {
     /// Wall time of `body` in seconds.
     public static func seconds(_ body: () -> Void) -> Double {
         let start = DispatchTime.now().uptimeNanoseconds
         body()
         return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
+
+    /// `body`'s result, its wall time in seconds added to `seconds` (also when it throws).
+    @discardableResult
+    static func adding<T>(to seconds: inout Double, _ body: () throws -> T) rethrows -> T {
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer { seconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
+        return try body()
     }
 
     /// Best-of-`repeats` rate of a square single-threaded sgemm large enough to reach the kernel's

@@ -4,7 +4,7 @@ import ILQLModel
 import ILQLParallel
 
 /// ILQL training steps on a benchmark shape at several worker counts: tokens/s, parallel
-/// efficiency and the share of each step spent in the all-reduce + AdamW + target sync pass.
+/// efficiency, model FLOP/s against the sgemm peak, and where each step's time goes.
 /// Behind `ilql bench` and the `ScalingBenchmark` executable.
 public enum ScalingBenchmark {
     /// One measurement.
@@ -18,8 +18,12 @@ public enum ScalingBenchmark {
         /// Shares of the step until the slowest worker finished, and in the fused all-reduce +
         /// AdamW + target sync pass.
         public var computeShare: Double, reduceAndOptimizerShare: Double
-        /// Shares of the step in the slowest worker's trunk forward, heads + loss, trunk backward.
-        public var forwardShare: Double, headsAndLossShare: Double, backwardShare: Double
+        /// That pass divided: summing the workers' gradients, and AdamW with the target sync
+        /// (`StepReport.allReduceSeconds`, `optimizerSeconds`). 0 and all of it with one worker.
+        public var allReduceShare: Double, optimizerShare: Double
+        /// Shares of the step in the slowest worker's trunk forward, heads + loss, trunk backward,
+        /// and gradient buffers (zeroing, combining micro-batches, the finiteness check).
+        public var forwardShare: Double, headsAndLossShare: Double, backwardShare: Double, gradientBuffersShare: Double
         /// Share of the step a worker spent waiting at the barrier for the slowest one (the mean
         /// over the workers; 0 with one worker).
         public var idleShare: Double
@@ -89,9 +93,12 @@ public enum ScalingBenchmark {
                 tokensPerSecond: tokensPerSecond, parallelEfficiency: tokensPerSecond / (Double(workers) * baseline),
                 computeShare: Timing.median(timed.map { $0.computeSeconds / $0.seconds }),
                 reduceAndOptimizerShare: Timing.median(timed.map { $0.reduceSeconds / $0.seconds }),
+                allReduceShare: Timing.median(timed.map { $0.allReduceSeconds / $0.seconds }),
+                optimizerShare: Timing.median(timed.map { $0.optimizerSeconds / $0.seconds }),
                 forwardShare: Timing.median(timed.map { $0.phases.trunkForward / $0.seconds }),
                 headsAndLossShare: Timing.median(timed.map { $0.phases.headsAndLoss / $0.seconds }),
                 backwardShare: Timing.median(timed.map { $0.phases.trunkBackward / $0.seconds }),
+                gradientBuffersShare: Timing.median(timed.map { $0.phases.gradientBuffers / $0.seconds }),
                 idleShare: Timing.median(timed.map { report in
                     report.idleSeconds.reduce(0, +) / Double(max(1, report.idleSeconds.count)) / report.seconds
                 }),
@@ -198,15 +205,17 @@ public enum ScalingBenchmark {
         return lines.joined(separator: "\n")
     }
 
-    /// Speed and time shares as a Markdown table.
+    /// Speed and time shares as a Markdown table: the slowest worker's phases, the waiting at
+    /// the barrier, then the coordinator's pass.
     public static func table(_ rows: [Row]) -> String {
-        var lines = ["| config | workers | step (median) | tokens/s | parallel efficiency | trunk forward | heads + loss | trunk backward | idle at the barrier | all-reduce + AdamW + target sync |",
-                     "|---|---|---|---|---|---|---|---|---|---|"]
+        var lines = ["| config | workers | step (median) | tokens/s | parallel efficiency | trunk forward | heads + loss | trunk backward | gradient buffers | idle at the barrier | all-reduce | AdamW + target sync |",
+                     "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for row in rows {
-            lines.append(String(format: "| %@ | %d | %.1f ms | %.0f | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.2f%% | %.2f%% |",
+            lines.append(String(format: "| %@ | %d | %.1f ms | %.0f | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.2f%% | %.2f%% | %.2f%% |",
                                 row.config, row.workers, row.stepSecondsMedian * 1e3, row.tokensPerSecond,
                                 100 * row.parallelEfficiency, 100 * row.forwardShare, 100 * row.headsAndLossShare,
-                                100 * row.backwardShare, 100 * row.idleShare, 100 * row.reduceAndOptimizerShare))
+                                100 * row.backwardShare, 100 * row.gradientBuffersShare, 100 * row.idleShare,
+                                100 * row.allReduceShare, 100 * row.optimizerShare))
         }
         return lines.joined(separator: "\n")
     }

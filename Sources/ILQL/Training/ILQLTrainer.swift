@@ -45,6 +45,9 @@ public final class ILQLTrainer {
     /// Polyak update runs right after that chunk's AdamW step, while it is in cache.
     private let targetOfChunk: [Range<Int>?]
     private let chunkNorms: UnsafeMutablePointer<Double>
+    /// Per optimizer chunk, the seconds its sum over workers and its optimizer step took in the
+    /// last pass: how `StepReport` divides a fused pass between the two.
+    private let chunkSumSeconds: UnsafeMutablePointer<Double>, chunkStepSeconds: UnsafeMutablePointer<Double>
 
     /// Floats per all-reduce chunk: 64 KiB, a multiple of a cache line, small enough to spread
     /// over every core and large enough to amortise the dispatch.
@@ -119,6 +122,10 @@ public final class ILQLTrainer {
         precondition(targetOfOnline.isEmpty, "a target head piece matches no optimizer chunk")
         chunkNorms = UnsafeMutablePointer<Double>.allocate(capacity: chunks.count)
         chunkNorms.initialize(repeating: 0, count: chunks.count)
+        chunkSumSeconds = UnsafeMutablePointer<Double>.allocate(capacity: chunks.count)
+        chunkSumSeconds.initialize(repeating: 0, count: chunks.count)
+        chunkStepSeconds = UnsafeMutablePointer<Double>.allocate(capacity: chunks.count)
+        chunkStepSeconds.initialize(repeating: 0, count: chunks.count)
 
         let maxMicroBatch = (config.batchSize + microBatches - 1) / microBatches
         let states = (0..<workerCount).map { _ in WorkerState(gradientCount: table.trainablePrefixCount) }
@@ -135,6 +142,8 @@ public final class ILQLTrainer {
     deinit {
         pool.shutdown()
         chunkNorms.deallocate()
+        chunkSumSeconds.deallocate()
+        chunkStepSeconds.deallocate()
     }
 
     /// Steps the configured run takes: `min(total_steps, epochs × batches per epoch)`.
@@ -220,7 +229,8 @@ public final class ILQLTrainer {
         }
         step += 1
         let syncs = network.syncsTargets(afterStep: step)
-        do { try reduceAndUpdate(gradients.buffers, learningRate: learningRate, syncingTargets: syncs) } catch {
+        let split: PassSplit
+        do { split = try reduceAndUpdate(gradients.buffers, learningRate: learningRate, syncingTargets: syncs) } catch {
             // Nothing was updated: the sum over processes comes before any optimizer step.
             step -= 1
             dataOrder = orderBefore
@@ -235,6 +245,7 @@ public final class ILQLTrainer {
             step: step, epoch: dataOrder.epoch, learningRate: learningRate, statistics: statistics,
             tokens: gradients.tokens, seconds: Double(end - start) / 1e9,
             computeSeconds: Double(computed - start) / 1e9, reduceSeconds: Double(end - computed) / 1e9,
+            allReduceSeconds: split.allReduce, optimizerSeconds: split.optimizer,
             idleSeconds: workers.map { max(0, slowest - $0.computeSeconds) }, phases: slowestPhases,
             syncedTargets: syncs)
     }
@@ -273,16 +284,20 @@ public final class ILQLTrainer {
             guard index < localRuns.count, let workspace = state.workspace else { return }
             let started = DispatchTime.now().uptimeNanoseconds
             workspace.phaseSeconds = PhaseSeconds()
+            var bufferSeconds = 0.0
             state.stack.reset()
             for j in localRuns[index] {
-                let leaf = state.stack.leaf()
+                let leaf = Timing.adding(to: &bufferSeconds) { state.stack.leaf() }
                 outputs[j] = network.accumulateGradients(
                     parameters: parameters, gradients: state.views(of: leaf, network: network), batch: batches[j],
                     normalizer: normalizer, workspace: workspace)
-                state.stack.push(leaf)
+                Timing.adding(to: &bufferSeconds) { state.stack.push(leaf) }
             }
-            state.result = state.stack.result()
-            state.finite = allFinite(state.result!)
+            Timing.adding(to: &bufferSeconds) {
+                state.result = state.stack.result()
+                state.finite = allFinite(state.result!)
+            }
+            workspace.phaseSeconds.gradientBuffers = bufferSeconds
             state.computeSeconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         }
         var finite = workers.prefix(localRuns.count).allSatisfy(\.finite)
@@ -329,14 +344,19 @@ public final class ILQLTrainer {
     ///
     /// On one machine the sum and the steps are one pass over memory. With several processes the
     /// in-process sum comes first, then the sum over processes of the whole buffer, then the step.
+    ///
+    /// Returns the pass's wall time divided between the all-reduce and the optimizer step.
     private func reduceAndUpdate(_ buffers: [UnsafeMutablePointer<Float>], learningRate: Double,
-                                 syncingTargets: Bool) throws {
+                                 syncingTargets: Bool) throws -> PassSplit {
         var buffers = buffers
+        var split = PassSplit()
         if processGroup.size > 1 {
-            AllReduce.sum(buffers, chunks: chunks)
-            // No scaling after the sum: each loss term was divided by the whole batch's N, so the
-            // sum over processes is already the batch's gradient.
-            try processGroup.allReduceSum(buffers[0], count: network.table.trainablePrefixCount)
+            try Timing.adding(to: &split.allReduce) {
+                AllReduce.sum(buffers, chunks: self.chunks)
+                // No scaling after the sum: each loss term was divided by the whole batch's N, so
+                // the sum over processes is already the batch's gradient.
+                try processGroup.allReduceSum(buffers[0], count: network.table.trainablePrefixCount)
+            }
             buffers = [buffers[0]]
         }
         let gradient = buffers[0]
@@ -357,21 +377,53 @@ public final class ILQLTrainer {
         }
         guard let maxNorm = config.maxGradNorm else {
             // One pass over memory: each chunk is summed, then stepped while still in cache.
-            AllReduce.sum(buffers, chunks: chunks) { c, range in update(c, range, scale: 1) }
-            return
+            sumThen(buffers, into: &split) { c, range in update(c, range, scale: 1) }
+            return split
         }
         // Clipping needs the whole gradient's norm before any step: sum and measure, then step.
         let norms = chunkNorms
-        AllReduce.sum(buffers, chunks: chunks) { c, range in
+        sumThen(buffers, into: &split) { c, range in
             var sum = 0.0
             for i in range { sum += Double(gradient[i]) * Double(gradient[i]) }
             norms[c] = sum
         }
-        // Chunk norms are added in chunk order, so the total does not depend on thread timing.
-        let norm = (0..<chunks.count).reduce(0.0) { $0 + norms[$1] }.squareRoot()
-        // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1.
-        let scale = Float(min(1, Double(maxNorm) / (norm + 1e-6)))
-        DispatchQueue.concurrentPerform(iterations: chunks.count) { c in update(c, chunks[c], scale: scale) }
+        Timing.adding(to: &split.optimizer) {
+            // Chunk norms are added in chunk order, so the total does not depend on thread timing.
+            let norm = (0..<chunks.count).reduce(0.0) { $0 + norms[$1] }.squareRoot()
+            // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1.
+            let scale = Float(min(1, Double(maxNorm) / (norm + 1e-6)))
+            DispatchQueue.concurrentPerform(iterations: chunks.count) { c in update(c, chunks[c], scale: scale) }
+        }
+        return split
+    }
+
+    /// Wall seconds of the gradient all-reduce and of the optimizer step (with clipping and the
+    /// target sync) in one step.
+    struct PassSplit {
+        var allReduce = 0.0, optimizer = 0.0
+    }
+
+    /// `AllReduce.sum` of `buffers` with `afterChunk` on each summed chunk, its wall time added to
+    /// `split` in proportion to the thread time the sums and `afterChunk` took. With one buffer
+    /// there is nothing to sum, and all of it is `afterChunk`'s.
+    private func sumThen(_ buffers: [UnsafeMutablePointer<Float>], into split: inout PassSplit,
+                         afterChunk: @escaping (Int, Range<Int>) -> Void) {
+        let sumSeconds = chunkSumSeconds, stepSeconds = chunkStepSeconds, count = chunks.count
+        let summing = buffers.count > 1
+        let wall = Timing.seconds {
+            AllReduce.sum(buffers, chunks: chunks, sumSeconds: summing ? sumSeconds : nil) { c, range in
+                stepSeconds[c] = Timing.seconds { afterChunk(c, range) }
+            }
+        }
+        guard summing else {
+            split.optimizer += wall
+            return
+        }
+        let summed = (0..<count).reduce(0.0) { $0 + sumSeconds[$1] }
+        let stepped = (0..<count).reduce(0.0) { $0 + stepSeconds[$1] }
+        let reducing = summed + stepped > 0 ? wall * summed / (summed + stepped) : 0
+        split.allReduce += reducing
+        split.optimizer += wall - reducing
     }
 }
 

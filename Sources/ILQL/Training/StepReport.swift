@@ -17,10 +17,14 @@ public struct StepReport: Sendable {
     /// All-reduce, optimizer step and, on sync steps, the Polyak update of the target heads (one
     /// fused pass over memory, or two with clipping; across processes, the sum over processes too).
     public var reduceSeconds: Double
+    /// `reduceSeconds` divided between summing the workers' (and processes') gradients and the
+    /// optimizer step with the target sync (and clipping). Where one pass does both, chunk by
+    /// chunk, its wall time is divided in proportion to the thread time each part took in it.
+    public var allReduceSeconds = 0.0, optimizerSeconds = 0.0
     /// Per worker, time spent waiting for the slowest worker.
     public var idleSeconds: [Double]
     /// The phases of the slowest worker's computation (trunk forward, heads and loss, trunk
-    /// backward); the rest of its time went to combining its micro-batch gradients.
+    /// backward, its gradient buffers).
     public var phases = PhaseSeconds()
     /// Whether the target heads were synced after this step.
     public var syncedTargets: Bool
