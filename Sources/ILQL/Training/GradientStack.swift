@@ -7,10 +7,14 @@ import ILQLKernels
 /// same tree as the all-reduce uses across workers. That makes the whole batch's gradient the same
 /// pairwise tree over micro-batches whatever the worker count. A run of n micro-batches needs at
 /// most ⌊log2 n⌋ + 1 buffers, allocated on first use and kept.
+///
+/// The result comes with whether it is finite. A sum's finiteness is found in the loop that adds
+/// it, so only a single leaf, which no addition wrote, takes a pass of its own to check.
 final class GradientStack {
     let count: Int
     private var free: [FloatBuffer] = []
-    private var stack: [(level: Int, buffer: FloatBuffer)] = []
+    /// Partial sums; `finite` is known for those an addition wrote, nil for a leaf.
+    private var stack: [(level: Int, buffer: FloatBuffer, finite: Bool?)] = []
 
     /// Buffers of `count` floats.
     init(count: Int) { self.count = count }
@@ -39,29 +43,54 @@ final class GradientStack {
 
     /// Adds a computed leaf, merging equal levels pairwise.
     func push(_ leaf: FloatBuffer) {
-        var node = (level: 0, buffer: leaf)
+        var node: (level: Int, buffer: FloatBuffer, finite: Bool?) = (0, leaf, nil)
         while let top = stack.last, top.level == node.level {
             stack.removeLast()
-            add(node.buffer, into: top.buffer)
+            let finite = add(node.buffer, into: top.buffer)
             free.append(node.buffer)
-            node = (top.level + 1, top.buffer)
+            node = (top.level + 1, top.buffer, finite)
         }
         stack.append(node)
     }
 
-    /// The sum of every leaf pushed since `reset` (folding unequal levels from the top).
-    func result() -> FloatBuffer {
+    /// The sum of every leaf pushed since `reset` (folding unequal levels from the top), and
+    /// whether every element of it is finite.
+    func result() -> (buffer: FloatBuffer, finite: Bool) {
         precondition(!stack.isEmpty, "no micro-batch was pushed")
         while stack.count > 1 {
             let top = stack.removeLast()
-            add(top.buffer, into: stack[stack.count - 1].buffer)
+            let below = stack.count - 1
+            stack[below].finite = add(top.buffer, into: stack[below].buffer)
             free.append(top.buffer)
         }
-        return stack[0].buffer
+        let (_, buffer, finite) = stack[0]
+        return (buffer, finite ?? Self.allFinite(buffer.pointer, count: count))
     }
 
-    private func add(_ source: FloatBuffer, into destination: FloatBuffer) {
+    /// `destination += source`, returning whether every sum is finite: an inf or NaN in either
+    /// operand, or a sum that overflows, makes it false.
+    private func add(_ source: FloatBuffer, into destination: FloatBuffer) -> Bool {
         let s = source.pointer, d = destination.pointer
-        for i in 0..<count { d[i] += s[i] }
+        var infiniteOrNaN: UInt32 = 0
+        for i in 0..<count {
+            let sum = d[i] + s[i]
+            d[i] = sum
+            infiniteOrNaN |= Self.isInfiniteOrNaN(sum) ? 1 : 0
+        }
+        return infiniteOrNaN == 0
+    }
+
+    /// Whether every one of `count` floats is finite.
+    static func allFinite(_ values: UnsafePointer<Float>, count: Int) -> Bool {
+        var infiniteOrNaN: UInt32 = 0
+        for i in 0..<count { infiniteOrNaN |= isInfiniteOrNaN(values[i]) ? 1 : 0 }
+        return infiniteOrNaN == 0
+    }
+
+    /// An all-ones exponent field: a test on the bits, which vectorises (a floating-point sum
+    /// would not, and would hide nothing less).
+    @inline(__always)
+    private static func isInfiniteOrNaN(_ value: Float) -> Bool {
+        value.bitPattern & 0x7F80_0000 == 0x7F80_0000
     }
 }

@@ -293,10 +293,7 @@ public final class ILQLTrainer {
                     normalizer: normalizer, workspace: workspace)
                 Timing.adding(to: &bufferSeconds) { state.stack.push(leaf) }
             }
-            Timing.adding(to: &bufferSeconds) {
-                state.result = state.stack.result()
-                state.finite = allFinite(state.result!)
-            }
+            Timing.adding(to: &bufferSeconds) { (state.result, state.finite) = state.stack.result() }
             workspace.phaseSeconds.gradientBuffers = bufferSeconds
             state.computeSeconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         }
@@ -425,15 +422,6 @@ public final class ILQLTrainer {
         split.allReduce += reducing
         split.optimizer += wall - reducing
     }
-}
-
-/// Whether every element is finite: an OR over the exponent fields, which vectorises (a
-/// floating-point sum would not, and would hide nothing less).
-func allFinite(_ buffer: FloatBuffer) -> Bool {
-    let bits = UnsafeRawPointer(buffer.pointer).assumingMemoryBound(to: UInt32.self)
-    var infiniteOrNaN: UInt32 = 0
-    for i in 0..<buffer.count { infiniteOrNaN |= (bits[i] & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0 }
-    return infiniteOrNaN == 0
 }
 
 /// One worker's long-lived state; only that worker touches it during a step.
