@@ -145,6 +145,7 @@ final class CommandLineBenchTests: CommandLineTestCase {
             XCTAssertTrue(idle >= 0 && idle < 1, "idle share \(idle)")
             XCTAssertTrue(phases.allSatisfy { $0 > 0 } && phases.reduce(0, +) <= 1, "phase shares \(phases)")
             XCTAssertTrue(pass.allSatisfy { $0 >= 0 } && pass[1] > 0 && pass.reduce(0, +) <= 1, "pass shares \(pass)")
+            XCTAssertTrue((row["concurrent_sgemm_peak_flops_per_second"] as! Double) > 0)
         }
         // randomwalks trains on trlx's walks (3 to 11 tokens), whose padding is not computed: a
         // step's tokens and FLOPs lie below those of 100 full-length sequences of 11 tokens.

@@ -35,6 +35,11 @@ public enum ScalingBenchmark {
         /// before and after the configuration's steps, and the higher of the two counts: a slow
         /// moment of a shared machine during one measurement cannot inflate the share.
         public var modelFlopsPerStep: Double, achievedFlopsPerSecond: Double, sgemmPeakFlopsPerSecond: Double, shareOfPeak: Double
+        /// The same sgemm run by all the row's workers at once, pinned as the trainer pins them,
+        /// their rates summed (`Timing.concurrentSgemmPeak`, measured after the configuration's
+        /// steps). Below `workers × sgemmPeakFlopsPerSecond` when the machine itself does not
+        /// scale, which bounds the parallel efficiency any trainer can reach on it.
+        public var concurrentSgemmPeakFlopsPerSecond: Double
         /// Most resident memory seen during the timed steps, and the bytes of the buffers the
         /// design requires (parameters, AdamW moments, per-worker workspace and gradients).
         public var residentBytes: Int, requiredBytes: Int
@@ -81,8 +86,12 @@ public enum ScalingBenchmark {
             }
         }
         let peak = max(peakBefore, Timing.sgemmPeak())
+        // Only after the trainers: its threads leave OpenBLAS buffers behind (about 2 MiB), which
+        // would count in the first trainer's resident memory.
+        let concurrent = workerCounts.map { Timing.concurrentSgemmPeak(workers: $0) }
         var perWorkerBaseline: Double?
-        return zip(workerCounts, pooled).map { workers, m in
+        return zip(workerCounts, zip(pooled, concurrent)).map { workers, measured in
+            let (m, concurrentPeak) = measured
             let timed = m.reports, tokensPerSecond = m.tokensPerSecond
             let baseline = perWorkerBaseline ?? tokensPerSecond / Double(workers)
             perWorkerBaseline = baseline
@@ -106,6 +115,7 @@ public enum ScalingBenchmark {
                 modelFlopsPerStep: m.stepFLOPs.reduce(0, +) / Double(m.stepFLOPs.count),
                 achievedFlopsPerSecond: flopsPerSecond, sgemmPeakFlopsPerSecond: peak,
                 shareOfPeak: flopsPerSecond / (peak * Double(m.workerCount)),
+                concurrentSgemmPeakFlopsPerSecond: concurrentPeak,
                 residentBytes: Int(m.residentMegabytes * 1_048_576), requiredBytes: m.requiredBytes,
                 anonymousResidentBytes: Int(m.anonymousMegabytes * 1_048_576))
         }
@@ -189,15 +199,19 @@ public enum ScalingBenchmark {
                                           cores: Topology.defaultWorkerCount(), rows: rows))
     }
 
-    /// Compute and memory as a Markdown table.
+    /// Compute and memory as a Markdown table; the concurrent sgemm rate comes with its share of
+    /// the single-thread peak × workers.
     public static func efficiencyTable(_ rows: [Row]) -> String {
-        var lines = ["| config | workers | model GFLOP/step | achieved GFLOP/s | sgemm peak × workers | share of peak | resident memory | required buffers | ratio | anonymous resident | ratio |",
-                     "|---|---|---|---|---|---|---|---|---|---|---|"]
+        var lines = ["| config | workers | model GFLOP/step | achieved GFLOP/s | sgemm peak × workers | share of peak | sgemm on the workers at once | resident memory | required buffers | ratio | anonymous resident | ratio |",
+                     "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for row in rows {
             let required = Double(max(1, row.requiredBytes))
-            lines.append(String(format: "| %@ | %d | %.2f | %.1f | %.1f | %.1f%% | %.0f MiB | %.0f MiB | %.2f | %.0f MiB | %.2f |",
+            let peakTimesWorkers = row.sgemmPeakFlopsPerSecond * Double(row.workers)
+            lines.append(String(format: "| %@ | %d | %.2f | %.1f | %.1f | %.1f%% | %.1f (%.0f%%) | %.0f MiB | %.0f MiB | %.2f | %.0f MiB | %.2f |",
                                 row.config, row.workers, row.modelFlopsPerStep / 1e9, row.achievedFlopsPerSecond / 1e9,
-                                row.sgemmPeakFlopsPerSecond * Double(row.workers) / 1e9, 100 * row.shareOfPeak,
+                                peakTimesWorkers / 1e9, 100 * row.shareOfPeak,
+                                row.concurrentSgemmPeakFlopsPerSecond / 1e9,
+                                100 * row.concurrentSgemmPeakFlopsPerSecond / peakTimesWorkers,
                                 Double(row.residentBytes) / 1_048_576, Double(row.requiredBytes) / 1_048_576,
                                 Double(row.residentBytes) / required, Double(row.anonymousResidentBytes) / 1_048_576,
                                 Double(row.anonymousResidentBytes) / required))
