@@ -136,6 +136,10 @@ final class CommandLineBenchTests: CommandLineTestCase {
         // waiting and of the coordinator's pass stay within the step.
         XCTAssertEqual(rows[0]["idle_share"] as? Double, 0)
         XCTAssertEqual(rows[0]["all_reduce_share"] as? Double, 0)
+        // Efficiencies are relative to one worker; the fastest rounds' too.
+        XCTAssertEqual(rows[0]["parallel_efficiency"] as? Double, 1)
+        XCTAssertEqual(rows[0]["best_round_efficiency"] as? Double, 1)
+        XCTAssertTrue((rows[1]["best_round_efficiency"] as! Double) > 0)
         XCTAssertTrue((rows[1]["all_reduce_share"] as! Double) > 0)
         for row in rows {
             let idle = row["idle_share"] as! Double
