@@ -91,8 +91,8 @@ public enum ScalingBenchmark {
             }
         }
         let peak = max(peakBefore, Timing.sgemmPeak())
-        // Only after the trainers: its threads leave OpenBLAS buffers behind (about 2 MiB), which
-        // would count in the first trainer's resident memory.
+        // Only after the trainers: the measuring threads leave OpenBLAS buffers behind (about
+        // 2 MiB), which would count in the first trainer's resident memory.
         let concurrent = workerCounts.map { Timing.concurrentSgemmPeak(workers: $0) }
         var perWorkerBaseline: Double?, bestRoundBaseline: Double?
         return zip(workerCounts, zip(pooled, concurrent)).map { workers, measured in
