@@ -75,6 +75,7 @@ public enum ScalingBenchmark {
     public static func run(shape: BenchmarkShape, workerCounts: [Int], steps: Int, microBatches: Int,
                            rounds: Int = 1, progress: (String) -> Void = { _ in }) throws -> [Row] {
         precondition(rounds >= 1 && steps >= 1, "at least one round of one timed step")
+        guard !workerCounts.isEmpty else { return [] }
         let dataset = try shape.dataset()
         let peakBefore = Timing.sgemmPeak()
         // One per worker count: the first round's measurement, then every later round's pooled in.
@@ -94,15 +95,12 @@ public enum ScalingBenchmark {
         // Only after the trainers: the measuring threads leave OpenBLAS buffers behind (about
         // 2 MiB), which would count in the first trainer's resident memory.
         let concurrent = workerCounts.map { Timing.concurrentSgemmPeak(workers: $0) }
-        var perWorkerBaseline: Double?, bestRoundBaseline: Double?
+        // Efficiencies are per worker, relative to the first worker count's.
+        let baseline = pooled[0].tokensPerSecond / Double(workerCounts[0])
+        let bestBaseline = pooled[0].bestRoundTokensPerSecond / Double(workerCounts[0])
         return zip(workerCounts, zip(pooled, concurrent)).map { workers, measured in
             let (m, concurrentPeak) = measured
-            let timed = m.reports, tokensPerSecond = m.tokensPerSecond
-            let baseline = perWorkerBaseline ?? tokensPerSecond / Double(workers)
-            perWorkerBaseline = baseline
-            let bestRound = m.roundTokensPerSecond.max() ?? tokensPerSecond
-            let bestBaseline = bestRoundBaseline ?? bestRound / Double(workers)
-            bestRoundBaseline = bestBaseline
+            let timed = m.reports, tokensPerSecond = m.tokensPerSecond, bestRound = m.bestRoundTokensPerSecond
             let flopsPerSecond = Timing.median(zip(m.stepFLOPs, timed).map { $0 / $1.seconds })
             return Row(
                 config: shape.name, workers: workers, microBatches: microBatches, timedSteps: timed.count,
@@ -143,6 +141,8 @@ public enum ScalingBenchmark {
 
         /// The median of the steps' tokens/s.
         var tokensPerSecond: Double { Timing.median(reports.map { Double($0.tokens) / $0.seconds }) }
+        /// The fastest round's median tokens/s.
+        var bestRoundTokensPerSecond: Double { roundTokensPerSecond.max() ?? tokensPerSecond }
 
         /// Both measurements' steps together. Memory stays this (the earlier) measurement's: a
         /// later round runs in a process whose earlier trainers left heap fragments and thread

@@ -405,16 +405,15 @@ public final class ILQLTrainer {
     /// there is nothing to sum, and all of it is `afterChunk`'s.
     private func sumThen(_ buffers: [UnsafeMutablePointer<Float>], into split: inout PassSplit,
                          afterChunk: @escaping (Int, Range<Int>) -> Void) {
+        guard buffers.count > 1 else {
+            split.optimizer += Timing.seconds { AllReduce.sum(buffers, chunks: chunks, afterChunk: afterChunk) }
+            return
+        }
         let sumSeconds = chunkSumSeconds, stepSeconds = chunkStepSeconds, count = chunks.count
-        let summing = buffers.count > 1
         let wall = Timing.seconds {
-            AllReduce.sum(buffers, chunks: chunks, sumSeconds: summing ? sumSeconds : nil) { c, range in
+            AllReduce.sum(buffers, chunks: chunks, sumSeconds: sumSeconds) { c, range in
                 stepSeconds[c] = Timing.seconds { afterChunk(c, range) }
             }
-        }
-        guard summing else {
-            split.optimizer += wall
-            return
         }
         let summed = (0..<count).reduce(0.0) { $0 + sumSeconds[$1] }
         let stepped = (0..<count).reduce(0.0) { $0 + stepSeconds[$1] }
